@@ -1,0 +1,82 @@
+// RouteTable: the compiled, immutable list of routes of one config snapshot.
+// Built once per config (every regex compiled once, grouped into one RE2::Set
+// per match key so that matching N regex rules costs one pass per key, not one
+// per rule). Thread-safe for concurrent match() calls: all state is const;
+// per-call scratch lives in MatchScratch, one per worker thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "routing/request_view.h"
+
+namespace routing {
+
+enum class PathKind { kAny, kExact, kPrefix, kRegex };
+
+// One route's conditions; all present conditions AND together. An absent
+// header/cookie/query parameter never matches a regex condition.
+struct MatchDef {
+  std::string host_regex;                   // empty = any host; RE2 full match, case-insensitive
+  PathKind path_kind = PathKind::kAny;
+  std::string path;                         // exact path, prefix, or RE2 (full match)
+  std::vector<std::string> methods;         // empty = any method; compared case-sensitively
+  std::vector<std::pair<std::string, std::string>> headers;  // name (case-insensitive) -> RE2
+  std::vector<std::pair<std::string, std::string>> cookies;  // cookie name -> RE2 on value
+  std::vector<std::pair<std::string, std::string>> query;    // param name -> RE2 on decoded value
+};
+
+struct RouteDef {
+  std::string name;
+  MatchDef match;
+  uint32_t target = 0;  // opaque to routing: the config layer stores the pool index here
+};
+
+// Returns an empty string when `pattern` compiles as RE2 within the program
+// size cap, otherwise RE2's message. Used by config validation.
+std::string checkRegex(std::string_view pattern);
+
+// Per-thread reusable buffers so that match() does not allocate per request
+// in the steady state.
+struct MatchScratch {
+  std::vector<int> set_hits;
+  std::vector<uint8_t> regex_ok;  // per route: count of regex conditions satisfied
+  std::string decoded;            // percent-decoding buffer for query values
+};
+
+class RouteTable {
+ public:
+  RouteTable();
+  ~RouteTable();
+  RouteTable(RouteTable&&) noexcept;
+  RouteTable& operator=(RouteTable&&) noexcept;
+
+  // Compiles every route. On failure returns nullptr and fills `error` with
+  // "routes[i].match.<field>: message" for the first bad pattern (config
+  // validation should already have called checkRegex on each pattern).
+  static std::unique_ptr<RouteTable> build(std::vector<RouteDef> routes, std::string* error);
+
+  // Index of the first route whose conditions all hold, or -1.
+  int match(const RequestView& request, MatchScratch& scratch) const;
+
+  size_t size() const;
+  const RouteDef& route(size_t index) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Finds cookie `name` in a Cookie header value ("a=1; b=2"). Returns true and
+// sets `value` on success.
+bool findCookie(std::string_view cookie_header, std::string_view name, std::string_view* value);
+
+// Finds query parameter `name` in a raw query string ("a=1&b=2"); `value` is
+// the raw (undecoded) value.
+bool findQueryParam(std::string_view query, std::string_view name, std::string_view* value);
+
+}  // namespace routing
