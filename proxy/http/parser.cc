@@ -1,1 +1,162 @@
-// placeholder: implemented in a later commit
+#include "proxy/http/parser.h"
+
+namespace proxy::http {
+
+namespace {
+Parser* self(llhttp_t* p) noexcept { return static_cast<Parser*>(p->data); }
+}  // namespace
+
+const llhttp_settings_t& Parser::settings() noexcept {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t v;
+    llhttp_settings_init(&v);
+    v.on_message_begin = &Parser::onMessageBeginCb;
+    v.on_url = &Parser::onTargetCb;
+    v.on_status = &Parser::onTargetCb;
+    v.on_header_field = &Parser::onFieldCb;
+    v.on_header_value = &Parser::onValueCb;
+    v.on_headers_complete = &Parser::onHeadersCompleteCb;
+    v.on_body = &Parser::onBodyCb;
+    v.on_message_complete = &Parser::onMessageCompleteCb;
+    return v;
+  }();
+  return s;
+}
+
+Parser::Parser(Type type, Handler* handler, HeadLimits limits) noexcept
+    : type_(type), handler_(handler), limits_(limits) {
+  error_kind_ = type == Type::kRequest ? ErrorKind::kBadRequest : ErrorKind::kBadGateway;
+  reset();
+}
+
+void Parser::reset() noexcept {
+  llhttp_init(&parser_, type_ == Type::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, &settings());
+  parser_.data = this;
+  head_.clear();
+  in_message_ = false;
+  body_bytes_ = 0;
+  error_reason_ = nullptr;
+}
+
+void Parser::fail(ErrorKind kind, const char* reason) noexcept {
+  error_kind_ = kind;
+  error_reason_ = reason;
+}
+
+const char* Parser::errorReason() const noexcept {
+  if (error_reason_ != nullptr) return error_reason_;
+  const char* r = llhttp_get_error_reason(&parser_);
+  return r != nullptr ? r : llhttp_errno_name(llhttp_get_errno(&parser_));
+}
+
+int Parser::onMessageBeginCb(llhttp_t* p) noexcept {
+  Parser* s = self(p);
+  s->head_.clear();
+  s->in_message_ = true;
+  s->body_bytes_ = 0;
+  return s->handler_->onMessageBegin();
+}
+
+int Parser::checkHeadSize() noexcept {
+  // Each field costs its bytes plus ": " and CRLF on the wire.
+  if (head_.bytes() + 4 * head_.fieldCount() > limits_.max_header_bytes) {
+    fail(type_ == Type::kRequest ? ErrorKind::kHeadersTooLarge : ErrorKind::kBadGateway,
+         "header section too large");
+    return HPE_USER;
+  }
+  return 0;
+}
+
+int Parser::onTargetCb(llhttp_t* p, const char* at, size_t n) noexcept {
+  Parser* s = self(p);
+  s->head_.appendTarget(at, n);
+  if (s->type_ == Type::kRequest && s->head_.target().size() > s->limits_.max_uri_bytes) {
+    s->fail(ErrorKind::kUriTooLong, "request target too long");
+    return HPE_USER;
+  }
+  return s->checkHeadSize();
+}
+
+int Parser::onFieldCb(llhttp_t* p, const char* at, size_t n) noexcept {
+  Parser* s = self(p);
+  size_t before = s->head_.fieldCount();
+  s->head_.appendFieldName(at, n);
+  if (s->head_.fieldCount() != before && s->head_.fieldCount() > s->limits_.max_headers) {
+    s->fail(s->type_ == Type::kRequest ? ErrorKind::kHeadersTooLarge : ErrorKind::kBadGateway,
+            "too many header fields");
+    return HPE_USER;
+  }
+  return s->checkHeadSize();
+}
+
+int Parser::onValueCb(llhttp_t* p, const char* at, size_t n) noexcept {
+  Parser* s = self(p);
+  s->head_.appendFieldValue(at, n);
+  return s->checkHeadSize();
+}
+
+int Parser::onHeadersCompleteCb(llhttp_t* p) noexcept {
+  Parser* s = self(p);
+  MessageHead& h = s->head_;
+  h.finishFields();
+  h.method = llhttp_get_method(p);
+  h.status = llhttp_get_status_code(p);
+  h.version_major = llhttp_get_http_major(p);
+  h.version_minor = llhttp_get_http_minor(p);
+  h.keep_alive = llhttp_should_keep_alive(p) != 0;
+  h.upgrade = llhttp_get_upgrade(p) != 0;
+  h.chunked = (p->flags & F_CHUNKED) != 0;
+  h.has_content_length = (p->flags & F_CONTENT_LENGTH) != 0;
+  h.content_length = h.has_content_length ? p->content_length : 0;
+  // RFC 9112 section 6.1: a sender must not send both; a proxy must not forward
+  // such a message. llhttp already refuses it in requests; refuse it in
+  // responses too, whatever the parser would otherwise accept.
+  if (h.has_content_length && (p->flags & F_TRANSFER_ENCODING) != 0) {
+    s->fail(s->type_ == Type::kRequest ? ErrorKind::kBadRequest : ErrorKind::kBadGateway,
+            "both Content-Length and Transfer-Encoding");
+    return -1;
+  }
+  int verdict = s->handler_->onHeadersComplete(h);
+  return verdict;
+}
+
+int Parser::onBodyCb(llhttp_t* p, const char* at, size_t n) noexcept {
+  Parser* s = self(p);
+  s->body_bytes_ += n;
+  return s->handler_->onBody(at, n) == kProceed ? 0 : HPE_USER;
+}
+
+int Parser::onMessageCompleteCb(llhttp_t* p) noexcept {
+  Parser* s = self(p);
+  s->in_message_ = false;
+  return s->handler_->onMessageComplete();
+}
+
+Parser::Outcome Parser::outcome(llhttp_errno_t err, const char* data, size_t length) noexcept {
+  auto consumedTo = [&]() -> size_t {
+    const char* pos = llhttp_get_error_pos(&parser_);
+    if (pos == nullptr || pos < data || pos > data + length) return length;
+    return static_cast<size_t>(pos - data);
+  };
+  switch (err) {
+    case HPE_OK: return {State::kOk, length};
+    case HPE_PAUSED: return {State::kPaused, consumedTo()};
+    case HPE_PAUSED_UPGRADE: return {State::kUpgrade, consumedTo()};
+    default: return {State::kError, consumedTo()};
+  }
+}
+
+Parser::Outcome Parser::execute(const char* data, size_t length) noexcept {
+  return outcome(llhttp_execute(&parser_, data, length), data, length);
+}
+
+Parser::Outcome Parser::finish() noexcept {
+  llhttp_errno_t err = llhttp_finish(&parser_);
+  if (err == HPE_OK || err == HPE_PAUSED) return {err == HPE_OK ? State::kOk : State::kPaused, 0};
+  return {State::kError, 0};
+}
+
+void Parser::resume() noexcept { llhttp_resume(&parser_); }
+void Parser::resumeAfterUpgrade() noexcept { llhttp_resume_after_upgrade(&parser_); }
+
+}  // namespace proxy::http

@@ -1,1 +1,144 @@
-// placeholder: implemented in a later commit
+#include "proxy/server/worker.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "proxy/server/listener.h"
+#include "proxy/session/downstream.h"
+
+namespace proxy {
+
+namespace {
+constexpr size_t kReadBufferSize = 64 * 1024;
+constexpr int kBacklog = 1024;
+}  // namespace
+
+Worker::Worker(unsigned id, std::shared_ptr<const config::Snapshot> snapshot,
+               std::vector<int> listen_fds, AccessLogSink* log, uv_async_t* done)
+    : id_(id), snapshot_(std::move(snapshot)), listen_fds_(std::move(listen_fds)), log_(log),
+      done_(done), read_buffer_(new char[kReadBufferSize]) {
+  uv_loop_init(&loop_);
+  loop_.data = this;
+  upstreams_.init(*snapshot_);
+}
+
+Worker::~Worker() {
+  for (int fd : listen_fds_) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+uv_buf_t Worker::readBuffer() { return uv_buf_init(read_buffer_.get(), kReadBufferSize); }
+
+void Worker::start() { thread_ = std::thread([this] { run(); }); }
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::drain() {
+  int expected = 0;
+  request_.compare_exchange_strong(expected, 1);
+  wake();
+}
+
+void Worker::stop() {
+  request_.store(2);
+  wake();
+}
+
+// Not on the request path: the lock only orders a command from the main
+// thread against this worker closing its wake-up handle at exit.
+void Worker::wake() {
+  std::lock_guard<std::mutex> lock(wake_mutex_);
+  if (wake_) uv_async_send(wake_.get());
+}
+
+void Worker::run() {
+  // wake_ is opened on this thread before any other thread may send to it:
+  // the runtime only calls drain()/stop() after start() returned and the
+  // ready line was printed, which happens after every worker signalled.
+  for (size_t i = 0; i < listen_fds_.size(); ++i) {
+    auto l = std::make_unique<Listener>(*this, i);
+    int fd = std::exchange(listen_fds_[i], -1);
+    int rc = l->start(fd, kBacklog);
+    if (rc != 0) {
+      fprintf(stderr, "switchyard: worker %u: cannot listen on %s: %s\n", id_,
+              snapshot_->listeners[i].address.text.c_str(), uv_strerror(rc));
+    }
+    listeners_.push_back(std::move(l));
+  }
+  reaper_.open(this, [&](uv_check_t* h) { return uv_check_init(&loop_, h); });
+  uv_check_start(reaper_.get(), [](uv_check_t* h) {
+    auto* self = static_cast<Worker*>(h->data);
+    if (self == nullptr) return;
+    std::vector<Reapable*> dead;
+    dead.swap(self->graveyard_);
+    for (Reapable* r : dead) delete r;
+    self->maybeFinish();
+  });
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  // Every handle is closed; free what was reaped last and end the loop.
+  for (Reapable* r : graveyard_) delete r;
+  graveyard_.clear();
+  int rc = uv_loop_close(&loop_);
+  if (rc != 0) fprintf(stderr, "switchyard: worker %u: loop closed with live handles\n", id_);
+  finished_.store(true);
+  uv_async_send(done_);
+}
+
+void Worker::openWake() {
+  wake_.open(this, [&](uv_async_t* h) {
+    return uv_async_init(&loop_, h, [](uv_async_t* a) {
+      auto* self = static_cast<Worker*>(a->data);
+      if (self != nullptr) self->onAsync();
+    });
+  });
+}
+
+void Worker::onAsync() {
+  int r = request_.load();
+  if (r == 2 && !stopping_) {
+    stopping_ = true;
+    closeAll();
+  } else if (r == 1 && !draining_) {
+    beginDrain();
+  }
+}
+
+void Worker::beginDrain() {
+  draining_ = true;
+  for (auto& l : listeners_) l->close();
+  upstreams_.closeIdle();
+  std::vector<DownstreamSession*> live(sessions_.begin(), sessions_.end());
+  for (DownstreamSession* s : live) s->drain();
+  maybeFinish();
+}
+
+void Worker::closeAll() {
+  draining_ = true;
+  for (auto& l : listeners_) l->close();
+  std::vector<DownstreamSession*> live(sessions_.begin(), sessions_.end());
+  for (DownstreamSession* s : live) s->close();
+  upstreams_.closeIdle();
+  maybeFinish();
+}
+
+void Worker::maybeFinish() {
+  if (!draining_ || !sessions_.empty()) return;
+  upstreams_.closeIdle();
+  {
+    std::lock_guard<std::mutex> lock(wake_mutex_);
+    wake_.close();
+  }
+  reaper_.close();
+}
+
+void Worker::adopt(DownstreamSession* session) { sessions_.insert(session); }
+
+void Worker::forget(DownstreamSession* session) { sessions_.erase(session); }
+
+void Worker::reap(Reapable* object) { graveyard_.push_back(object); }
+
+}  // namespace proxy

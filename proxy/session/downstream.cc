@@ -1,1 +1,299 @@
-// placeholder: implemented in a later commit
+// Request side of a DownstreamSession: accept, read, parse, validate, route,
+// pick a server and stream the request up. The response side and the ways
+// an exchange ends are in exchange.cc.
+#include "proxy/session/downstream.h"
+
+#include <arpa/inet.h>
+
+#include <atomic>
+#include <cstdio>
+
+namespace proxy {
+
+namespace {
+
+std::atomic<uint64_t> g_next_cid{1};
+
+http::HeadLimits headLimits(const config::Limits& l) {
+  return {l.max_header_bytes, l.max_headers, l.max_uri_bytes};
+}
+
+void formatPeer(const sockaddr_storage& ss, char* ip, size_t ip_len, char* both, size_t both_len) {
+  uint16_t port = 0;
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, ip, static_cast<socklen_t>(ip_len));
+    port = ntohs(a->sin6_port);
+    snprintf(both, both_len, "[%s]:%u", ip, port);
+  } else {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, ip, static_cast<socklen_t>(ip_len));
+    port = ntohs(a->sin_port);
+    snprintf(both, both_len, "%s:%u", ip, port);
+  }
+}
+
+}  // namespace
+
+DownstreamSession::DownstreamSession(Worker& worker, size_t listener)
+    : worker_(worker), listener_(listener),
+      cid_(g_next_cid.fetch_add(1, std::memory_order_relaxed)),
+      parser_(http::Parser::Type::kRequest, this, headLimits(worker.snapshot()->limits)) {}
+
+DownstreamSession::~DownstreamSession() = default;
+
+bool DownstreamSession::accept(Worker& worker, uv_stream_t* server, size_t listener) {
+  auto* s = new DownstreamSession(worker, listener);
+  worker.adopt(s);
+  if (!s->start(server)) {
+    s->close();
+    return false;
+  }
+  return true;
+}
+
+bool DownstreamSession::start(uv_stream_t* server) {
+  uv_loop_t* loop = worker_.loop();
+  if (tcp_.open(this, [&](uv_tcp_t* h) { return uv_tcp_init(loop, h); }) != 0) return false;
+  if (uv_accept(server, tcp_.stream()) != 0) return false;
+  if (timer_.open(this, [&](uv_timer_t* h) { return uv_timer_init(loop, h); }) != 0) return false;
+  uv_tcp_nodelay(tcp_.get(), 1);
+  sockaddr_storage peer{};
+  int len = sizeof peer;
+  if (uv_tcp_getpeername(tcp_.get(), reinterpret_cast<sockaddr*>(&peer), &len) != 0) return false;
+  formatPeer(peer, client_ip_, sizeof client_ip_, client_, sizeof client_);
+  record_ = ExchangeRecord{};
+  record_.cid = cid_;
+  // A new connection must send its first request within client_header.
+  armClientTimer(worker_.snapshot()->timeouts.client_header);
+  updateReading();
+  return true;
+}
+
+void DownstreamSession::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<DownstreamSession*>(h->data);
+  *buf = self != nullptr ? self->worker_.readBuffer() : uv_buf_init(nullptr, 0);
+}
+
+void DownstreamSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<DownstreamSession*>(s->data);
+  if (self == nullptr || nread == 0) return;
+  if (nread < 0) {
+    self->handleClientEof();
+    return;
+  }
+  if (self->drop_client_bytes_) return;  // lingering close: discard
+  self->feed(buf->base, static_cast<size_t>(nread));
+}
+
+void DownstreamSession::feed(const char* data, size_t length) {
+  if (phase_ == Phase::kTunnel) {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length));
+    record_.bytes_in += length;
+    if (upstream_ == nullptr || !upstream_->send(&b, 1)) {
+      abort({'S', 'T'});
+      return;
+    }
+    if (upstream_->congested()) {
+      upstream_congested_ = true;
+      updateReading();
+    }
+    return;
+  }
+  if (!pending_.empty()) {  // keep order behind bytes parsed earlier
+    pending_.append(data, length);
+    feedPending();
+    return;
+  }
+  handleOutcome(parser_.execute(data, length), data, length, false);
+}
+
+void DownstreamSession::feedPending() {
+  if (pending_.empty() || parser_paused_) return;
+  handleOutcome(parser_.execute(pending_.data(), pending_.size()), pending_.data(), pending_.size(),
+                true);
+}
+
+void DownstreamSession::handleOutcome(http::Parser::Outcome o, const char* data, size_t length,
+                                      bool from_pending) {
+  if (closing() || phase_ == Phase::kFlushing) return;
+  record_.bytes_in += o.consumed;
+  if (o.state == http::Parser::State::kOk) {
+    if (from_pending) pending_.clear();
+    return;
+  }
+  if (o.state == http::Parser::State::kError) {
+    if (from_pending) pending_.clear();
+    ErrorKind kind = parser_.errorKind();
+    Termination term{'P', phase_ == Phase::kExchange ? 'D' : 'R'};
+    respondLocal(statusFor(kind), parser_.errorReason(), term, true);
+    return;
+  }
+  // Paused (between messages, or to wait for an upstream) or upgraded: keep
+  // what was not consumed for later.
+  if (from_pending) {
+    pending_.erase(0, o.consumed);
+  } else {
+    pending_.assign(data + o.consumed, length - o.consumed);
+  }
+  parser_paused_ = true;
+  updateReading();
+  if (phase_ == Phase::kDispatch && upstream_ == nullptr) dispatch();
+}
+
+void DownstreamSession::handleClientEof() {
+  switch (phase_) {
+    case Phase::kIdle:
+    case Phase::kFlushing:
+      close();
+      return;
+    case Phase::kHead:
+      abort({'C', 'R'});
+      return;
+    case Phase::kTunnel:
+      // Half-close: pass the client's FIN on; the tunnel ends with the upstream's.
+      tunnel_client_eof_ = true;
+      if (upstream_ != nullptr) upstream_->shutdownWrite();
+      updateReading();
+      return;
+    default:
+      abort({'C', response_started_ ? 'D' : (request_done_ ? 'H' : 'D')});
+      return;
+  }
+}
+
+int DownstreamSession::onMessageBegin() noexcept {
+  if (phase_ == Phase::kIdle) {
+    phase_ = Phase::kHead;
+    record_.start_ns = uv_hrtime();
+    armClientTimer(worker_.snapshot()->timeouts.client_header);
+  }
+  return http::Parser::kProceed;
+}
+
+int DownstreamSession::onHeadersComplete(http::MessageHead& head) noexcept {
+  phase_ = Phase::kDispatch;
+  uv::disarm(timer_);
+  if (!prepareRequest(head)) return http::Parser::kFail;
+  // Bodiless requests complete right away and pause there; a request with a
+  // body pauses here until an upstream connection is ready for it.
+  return request_framing_ == http::Framing::kNone ? http::Parser::kProceed : http::Parser::kPause;
+}
+
+int DownstreamSession::onBody(const char* data, size_t length) noexcept {
+  const config::Limits& limits = snapshot_->limits;
+  if (limits.max_body_bytes != 0 && parser_.bodyBytes() > limits.max_body_bytes) {
+    parser_.fail(ErrorKind::kPayloadTooLarge, "request body too large");
+    return http::Parser::kFail;
+  }
+  forwardBody(data, length);
+  return closing() ? http::Parser::kFail : http::Parser::kProceed;
+}
+
+int DownstreamSession::onMessageComplete() noexcept {
+  request_done_ = true;
+  if (upgrade_request_) return http::Parser::kProceed;  // llhttp then reports the upgrade
+  if (phase_ == Phase::kDispatch) return http::Parser::kPause;
+  if (upstream_ != nullptr) {
+    if (request_framing_ == http::Framing::kChunked) {
+      uv_buf_t b = uv_buf_init(const_cast<char*>(http::kLastChunk.data()),
+                               static_cast<unsigned>(http::kLastChunk.size()));
+      if (!upstream_->send(&b, 1)) {
+        UpstreamConnection* u = std::exchange(upstream_, nullptr);
+        u->abandon();
+        onUpstreamFailed(UpstreamFailure::kWrite);
+        return http::Parser::kPause;
+      }
+    }
+    upstream_->armResponseTimer(snapshot_->timeouts.upstream_response);
+  }
+  return http::Parser::kPause;
+}
+
+void DownstreamSession::forwardBody(const char* data, size_t length) {
+  if (upstream_ == nullptr) return;  // the exchange already failed; the body is dropped
+  request_body_consumed_ = true;
+  bool ok;
+  if (request_framing_ == http::Framing::kChunked) {
+    char hdr[24];
+    size_t n = http::chunkHeader(length, hdr);
+    uv_buf_t b[3] = {uv_buf_init(hdr, static_cast<unsigned>(n)),
+                     uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length)),
+                     uv_buf_init(const_cast<char*>(http::kChunkTrailer.data()), 2)};
+    ok = upstream_->send(b, 3);
+  } else {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length));
+    ok = upstream_->send(&b, 1);
+  }
+  if (!ok) {
+    UpstreamConnection* u = std::exchange(upstream_, nullptr);
+    u->abandon();
+    onUpstreamFailed(UpstreamFailure::kWrite);
+    return;
+  }
+  if (upstream_->congested() && !upstream_congested_) {
+    upstream_congested_ = true;
+    updateReading();
+  }
+}
+
+void DownstreamSession::onUpstreamWritable() noexcept {
+  if (!upstream_congested_) return;
+  upstream_congested_ = false;
+  updateReading();
+}
+
+void DownstreamSession::updateReading() noexcept {
+  bool want = false;
+  switch (phase_) {
+    case Phase::kIdle:
+    case Phase::kHead: want = !parser_paused_; break;
+    case Phase::kExchange:
+      want = request_head_sent_ && !request_done_ && !parser_paused_ && !upstream_congested_;
+      break;
+    case Phase::kTunnel: want = !upstream_congested_ && !tunnel_client_eof_; break;
+    case Phase::kFlushing: want = drop_client_bytes_; break;
+    default: want = false; break;
+  }
+  if (want == reading_ || !tcp_) return;
+  reading_ = want;
+  if (want) {
+    uv_read_start(tcp_.stream(), &onAlloc, &onRead);
+  } else {
+    uv_read_stop(tcp_.stream());
+  }
+}
+
+void DownstreamSession::armClientTimer(uint64_t ms) noexcept { uv::arm(timer_, ms, &onTimer); }
+
+bool DownstreamSession::writeClient(const uv_buf_t* bufs, unsigned count) noexcept {
+  bool queued = false;
+  for (unsigned i = 0; i < count; ++i) record_.bytes_out += bufs[i].len;
+  if (uv::write(tcp_.stream(), bufs, count, &queued) != 0) {
+    abort({'C', response_started_ ? 'D' : 'H'});
+    return false;
+  }
+  if (queued && upstream_ != nullptr && !client_congested_ &&
+      uv_stream_get_write_queue_size(tcp_.stream()) > UpstreamConnection::kHighWater) {
+    client_congested_ = true;
+    upstream_->pauseReading();
+  }
+  return true;
+}
+
+void DownstreamSession::onWriteDone(int status) noexcept {
+  if (status < 0) {
+    if (phase_ == Phase::kFlushing) {
+      close();
+    } else {
+      abort({'C', phase_ == Phase::kTunnel ? 'T' : 'D'});
+    }
+    return;
+  }
+  if (client_congested_ && uv_stream_get_write_queue_size(tcp_.stream()) <= UpstreamConnection::kLowWater) {
+    client_congested_ = false;
+    if (upstream_ != nullptr) upstream_->resumeReading();
+  }
+}
+
+}  // namespace proxy

@@ -1,1 +1,283 @@
-// placeholder: implemented in a later commit
+#include "proxy/session/upstream.h"
+
+#include <algorithm>
+
+namespace proxy {
+
+namespace {
+constexpr uint64_t kIdleTimeoutMs = 15000;  // below common app-server keep-alive timeouts
+// Responses are not limited by the client-facing limits; this only bounds memory.
+constexpr http::HeadLimits kResponseLimits{65536, 1000, 65536};
+}  // namespace
+
+UpstreamConnection::UpstreamConnection(Worker& worker, size_t pool, size_t server)
+    : worker_(worker), pool_(pool), server_(server),
+      parser_(http::Parser::Type::kResponse, this, kResponseLimits) {}
+
+UpstreamConnection::~UpstreamConnection() = default;
+
+ServerState& UpstreamConnection::serverState() noexcept {
+  return worker_.upstreams().pool(pool_).servers[server_];
+}
+
+UpstreamConnection* UpstreamConnection::connect(Worker& worker, size_t pool, size_t server,
+                                                User* user) {
+  const config::Snapshot& snap = *worker.snapshot();
+  const config::Server& target = snap.pools[pool].servers[server];
+  auto* c = new UpstreamConnection(worker, pool, server);
+  c->user_ = user;
+  c->serverState().active++;
+  int rc = c->tcp_.open(c, [&](uv_tcp_t* h) { return uv_tcp_init(worker.loop(), h); });
+  if (rc == 0) rc = c->timer_.open(c, [&](uv_timer_t* h) { return uv_timer_init(worker.loop(), h); });
+  if (rc == 0) {
+    uv_tcp_nodelay(c->tcp_.get(), 1);
+    c->connect_req_ = new uv_connect_t{};
+    c->connect_req_->data = c;
+    rc = uv_tcp_connect(c->connect_req_, c->tcp_.get(), target.address.sa(), &onConnect);
+    if (rc != 0) {
+      delete c->connect_req_;
+      c->connect_req_ = nullptr;
+    }
+  }
+  if (rc != 0) {
+    c->user_ = nullptr;
+    c->close();
+    return nullptr;
+  }
+  uv::arm(c->timer_, snap.timeouts.connect, &onTimer);
+  return c;
+}
+
+UpstreamConnection* UpstreamConnection::takeIdle(Worker& worker, size_t pool, size_t server,
+                                                 User* user) {
+  ServerState& s = worker.upstreams().pool(pool).servers[server];
+  if (s.idle.empty()) return nullptr;
+  UpstreamConnection* c = s.idle.back();
+  s.idle.pop_back();
+  s.active++;
+  c->state_ = State::kActive;
+  c->user_ = user;
+  c->reused_ = true;
+  uv::disarm(c->timer_);
+  c->updateReading();
+  return c;
+}
+
+void UpstreamConnection::onConnect(uv_connect_t* req, int status) {
+  auto* self = static_cast<UpstreamConnection*>(req->data);
+  delete req;
+  if (self == nullptr) return;  // closed while connecting
+  self->connect_req_ = nullptr;
+  if (status != 0) {
+    self->fail(UpstreamFailure::kConnect);
+    return;
+  }
+  self->state_ = State::kActive;
+  uv::disarm(self->timer_);
+  self->updateReading();
+  if (self->user_ != nullptr) self->user_->onUpstreamReady();
+}
+
+void UpstreamConnection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<UpstreamConnection*>(h->data);
+  *buf = self != nullptr ? self->worker_.readBuffer() : uv_buf_init(nullptr, 0);
+}
+
+void UpstreamConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<UpstreamConnection*>(s->data);
+  if (self == nullptr || nread == 0) return;
+  if (nread < 0) {
+    self->handleEof(static_cast<int>(nread));
+    return;
+  }
+  self->handleRead(buf->base, static_cast<size_t>(nread));
+}
+
+void UpstreamConnection::onTimer(uv_timer_t* t) {
+  auto* self = static_cast<UpstreamConnection*>(t->data);
+  if (self == nullptr) return;
+  switch (self->state_) {
+    case State::kConnecting: self->fail(UpstreamFailure::kConnectTimeout); break;
+    case State::kActive: self->fail(UpstreamFailure::kTimeout); break;
+    default: self->close(); break;
+  }
+}
+
+void UpstreamConnection::handleRead(const char* data, size_t length) {
+  if (state_ == State::kTunnel) {
+    if (user_ != nullptr) user_->onUpstreamTunnel(data, length);
+    return;
+  }
+  if (state_ != State::kActive || user_ == nullptr) {
+    close();  // an idle connection must stay silent; anything else means it is unusable
+    return;
+  }
+  response_bytes_ += length;
+  if (timer_ && uv_is_active(timer_.handle())) uv_timer_again(timer_.get());
+  http::Parser::Outcome o = parser_.execute(data, length);
+  switch (o.state) {
+    case http::Parser::State::kOk: return;
+    case http::Parser::State::kError: fail(UpstreamFailure::kBadResponse); return;
+    case http::Parser::State::kPaused: {
+      // A complete final response. Bytes after it (unsolicited) make the
+      // connection unusable.
+      bool reusable = o.consumed == length && parser_.head().keep_alive;
+      User* u = user_;
+      u->onUpstreamComplete(reusable);  // may release or close this connection
+      return;
+    }
+    case http::Parser::State::kUpgrade: {
+      state_ = State::kTunnel;
+      uv::disarm(timer_);
+      if (o.consumed < length) user_->onUpstreamTunnel(data + o.consumed, length - o.consumed);
+      return;
+    }
+  }
+}
+
+void UpstreamConnection::handleEof(int status) {
+  (void)status;
+  if (state_ == State::kTunnel) {
+    User* u = user_;
+    if (u != nullptr) u->onUpstreamTunnelEnd();
+    return;
+  }
+  if (state_ != State::kActive || user_ == nullptr) {
+    close();
+    return;
+  }
+  if (response_bytes_ > 0 && parser_.inMessage() && parser_.messageNeedsEof() && status == UV_EOF) {
+    http::Parser::Outcome o = parser_.finish();
+    if (o.state != http::Parser::State::kError && complete_) {
+      User* u = user_;
+      u->onUpstreamComplete(false);
+      return;
+    }
+  }
+  fail(response_bytes_ == 0 ? UpstreamFailure::kClosedEarly : UpstreamFailure::kClosedMidResponse);
+}
+
+int UpstreamConnection::onHeadersComplete(http::MessageHead& head) noexcept {
+  interim_ = head.status >= 100 && head.status < 200 && head.status != 101;
+  return user_ != nullptr ? user_->onUpstreamHead(head) : http::Parser::kFail;
+}
+
+int UpstreamConnection::onBody(const char* data, size_t length) noexcept {
+  if (user_ != nullptr) user_->onUpstreamBody(data, length);
+  return http::Parser::kProceed;
+}
+
+int UpstreamConnection::onMessageComplete() noexcept {
+  if (interim_ || parser_.head().status == 101) return http::Parser::kProceed;
+  complete_ = true;
+  return http::Parser::kPause;
+}
+
+bool UpstreamConnection::send(const uv_buf_t* bufs, unsigned count) noexcept {
+  if (state_ != State::kActive && state_ != State::kTunnel) return false;
+  bool queued = false;
+  return uv::write(tcp_.stream(), bufs, count, &queued) == 0;
+}
+
+bool UpstreamConnection::congested() const noexcept {
+  return tcp_ && uv_stream_get_write_queue_size(tcp_.stream()) > kHighWater;
+}
+
+void UpstreamConnection::onWriteDone(int status) noexcept {
+  if (status < 0) {
+    if (state_ == State::kTunnel) {
+      User* u = user_;
+      if (u != nullptr) u->onUpstreamTunnelEnd();
+      return;
+    }
+    fail(response_bytes_ == 0 ? UpstreamFailure::kClosedEarly : UpstreamFailure::kClosedMidResponse);
+    return;
+  }
+  if (user_ != nullptr && uv_stream_get_write_queue_size(tcp_.stream()) <= kLowWater) {
+    user_->onUpstreamWritable();
+  }
+}
+
+void UpstreamConnection::armResponseTimer(uint64_t ms) noexcept {
+  if (timer_) uv_timer_start(timer_.get(), &onTimer, ms, ms);
+}
+
+void UpstreamConnection::pauseReading() noexcept {
+  paused_ = true;
+  updateReading();
+}
+
+void UpstreamConnection::resumeReading() noexcept {
+  paused_ = false;
+  updateReading();
+}
+
+void UpstreamConnection::startTunnel() noexcept { uv::disarm(timer_); }
+
+void UpstreamConnection::shutdownWrite() noexcept {
+  if (!tcp_) return;
+  auto* req = new uv_shutdown_t{};
+  if (uv_shutdown(req, tcp_.stream(), [](uv_shutdown_t* r, int) { delete r; }) != 0) delete req;
+}
+
+void UpstreamConnection::updateReading() noexcept {
+  bool want = state_ == State::kIdle ||
+              ((state_ == State::kActive || state_ == State::kTunnel) && !paused_);
+  if (want == reading_ || !tcp_) return;
+  reading_ = want;
+  if (want) {
+    uv_read_start(tcp_.stream(), &onAlloc, &onRead);
+  } else {
+    uv_read_stop(tcp_.stream());
+  }
+}
+
+void UpstreamConnection::release(bool reusable) noexcept {
+  user_ = nullptr;
+  ServerState& s = serverState();
+  if (!reusable || state_ != State::kActive || !complete_ || worker_.draining() ||
+      s.idle.size() >= UpstreamPools::kMaxIdlePerServer) {
+    close();
+    return;
+  }
+  s.active--;
+  state_ = State::kIdle;
+  parser_.reset();
+  complete_ = interim_ = false;
+  response_bytes_ = 0;
+  paused_ = false;
+  s.idle.push_back(this);
+  updateReading();
+  if (timer_) uv_timer_start(timer_.get(), &onTimer, kIdleTimeoutMs, 0);
+}
+
+void UpstreamConnection::abandon() noexcept {
+  user_ = nullptr;
+  close();
+}
+
+void UpstreamConnection::fail(UpstreamFailure failure) noexcept {
+  User* u = user_;
+  user_ = nullptr;
+  close();
+  if (u != nullptr) u->onUpstreamFailed(failure);
+}
+
+void UpstreamConnection::close() noexcept {
+  if (state_ == State::kClosed) return;
+  ServerState& s = serverState();
+  if (state_ == State::kIdle) {
+    auto it = std::find(s.idle.begin(), s.idle.end(), this);
+    if (it != s.idle.end()) s.idle.erase(it);
+  } else {
+    s.active--;
+  }
+  state_ = State::kClosed;
+  if (connect_req_ != nullptr) connect_req_->data = nullptr;
+  connect_req_ = nullptr;
+  tcp_.close();
+  timer_.close();
+  worker_.reap(this);
+}
+
+}  // namespace proxy

@@ -1,0 +1,17 @@
+// Runtime: the main thread. Binds the listening sockets (resolving port 0
+// once so every worker shares the port), starts the workers, prints the
+// readiness lines, and turns signals into worker commands: SIGTERM drains
+// (stop accepting, finish in-flight exchanges, exit by timeouts.drain),
+// SIGINT stops at once.
+#pragma once
+
+#include <memory>
+
+#include "proxy/config/snapshot.h"
+
+namespace proxy {
+
+// Runs until the workers have exited; returns the process exit code.
+int runProxy(std::shared_ptr<const config::Snapshot> snapshot);
+
+}  // namespace proxy

@@ -1,0 +1,252 @@
+// From a complete request head to a server: validation the router depends
+// on, routing (pure, in routing/), server choice and the upstream request
+// head. Part of DownstreamSession (see downstream.h).
+#include <llhttp.h>
+
+#include "proxy/session/downstream.h"
+
+namespace proxy {
+
+namespace {
+
+bool isIdempotent(uint8_t method) {
+  switch (method) {
+    case HTTP_GET: case HTTP_HEAD: case HTTP_OPTIONS: case HTTP_TRACE: case HTTP_PUT:
+    case HTTP_DELETE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && http::equalsIgnoreCase(s.substr(0, prefix.size()), prefix);
+}
+
+}  // namespace
+
+bool DownstreamSession::prepareRequest(http::MessageHead& head) {
+  snapshot_ = worker_.snapshot();
+  record_.method = llhttp_method_name(static_cast<llhttp_method_t>(head.method));
+  record_.uri = head.target();
+  record_.version_major = head.version_major;
+  record_.version_minor = head.version_minor;
+  record_.listener = snapshot_->listeners[listener_].name;
+  head_request_ = head.method == HTTP_HEAD;
+  upgrade_request_ = head.upgrade;
+  close_after_ = !head.keep_alive;
+  if (head.method == HTTP_CONNECT) {
+    parser_.fail(ErrorKind::kBadRequest, "CONNECT is not supported by this reverse proxy");
+    return false;
+  }
+  // RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 message means the
+  // framing is faulty.
+  bool is10 = head.version_major == 1 && head.version_minor == 0;
+  if (is10 && head.find("transfer-encoding") >= 0) {
+    parser_.fail(ErrorKind::kBadRequest, "Transfer-Encoding in an HTTP/1.0 request");
+    return false;
+  }
+  // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in 1.0.
+  size_t hosts = head.count("host");
+  if (hosts > 1 || (!is10 && hosts == 0)) {
+    parser_.fail(ErrorKind::kBadRequest, hosts > 1 ? "more than one Host header" : "missing Host header");
+    return false;
+  }
+  std::string_view path, query, authority;
+  if (!parseTarget(head, &path, &query, &authority)) return false;
+  if (authority.empty() && hosts == 1) authority = head.value(static_cast<size_t>(head.find("host")));
+  setHost(authority);
+  const config::Limits& limits = snapshot_->limits;
+  if (head.has_content_length && limits.max_body_bytes != 0 &&
+      head.content_length > limits.max_body_bytes) {
+    parser_.fail(ErrorKind::kPayloadTooLarge, "request body too large");
+    return false;
+  }
+  if (head.chunked) {
+    request_framing_ = http::Framing::kChunked;
+  } else if (head.has_content_length && head.content_length > 0) {
+    request_framing_ = http::Framing::kContentLength;
+  } else {
+    request_framing_ = http::Framing::kNone;
+  }
+  routeRequest(head, path, query);
+  return true;
+}
+
+// Splits the request-target (RFC 9112 section 3.2). Absolute-form carries
+// the authority, which then replaces Host; upstream gets origin-form.
+bool DownstreamSession::parseTarget(const http::MessageHead& head, std::string_view* path,
+                                    std::string_view* query, std::string_view* authority) {
+  std::string_view t = head.target();
+  if (t == "*") {
+    if (head.method != HTTP_OPTIONS) {
+      parser_.fail(ErrorKind::kBadRequest, "asterisk-form is only valid for OPTIONS");
+      return false;
+    }
+    target_.assign(t);
+    *path = t;
+    return true;
+  }
+  if (t.empty() || t.front() != '/') {
+    size_t skip = startsWithIgnoreCase(t, "http://") ? 7 : startsWithIgnoreCase(t, "https://") ? 8 : 0;
+    if (skip == 0) {
+      parser_.fail(ErrorKind::kBadRequest, "invalid request target");
+      return false;
+    }
+    t.remove_prefix(skip);
+    size_t slash = t.find_first_of("/?");
+    *authority = t.substr(0, slash);
+    if (authority->empty() || authority->find('@') != std::string_view::npos) {
+      parser_.fail(ErrorKind::kBadRequest, "invalid authority in request target");
+      return false;
+    }
+    t = slash == std::string_view::npos ? std::string_view() : t.substr(slash);
+    target_.assign(t.empty() || t.front() != '/' ? "/" : "");
+    target_.append(t);
+  } else {
+    target_.assign(t);
+  }
+  std::string_view origin = target_;
+  size_t hash = origin.find('#');
+  if (hash != std::string_view::npos) {
+    target_.resize(hash);  // fragments are never sent (RFC 9110 section 4.2.5)
+    origin = target_;
+  }
+  size_t q = origin.find('?');
+  *path = origin.substr(0, q);
+  *query = q == std::string_view::npos ? std::string_view() : origin.substr(q + 1);
+  return true;
+}
+
+void DownstreamSession::setHost(std::string_view authority) {
+  // Strip the port: "[v6]:port", "name:port".
+  std::string_view h = authority;
+  if (!h.empty() && h.front() == '[') {
+    size_t close = h.find(']');
+    h = close == std::string_view::npos ? h : h.substr(0, close + 1);
+  } else {
+    size_t colon = h.rfind(':');
+    if (colon != std::string_view::npos) h = h.substr(0, colon);
+  }
+  host_.assign(h);
+  for (char& c : host_) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  forward_host_.assign(authority);
+}
+
+void DownstreamSession::routeRequest(const http::MessageHead& head, std::string_view path,
+                                     std::string_view query) {
+  header_views_.clear();
+  for (size_t i = 0; i < head.fieldCount(); ++i) header_views_.push_back({head.name(i), head.value(i)});
+  routing::RequestView view{record_.method, path, query, host_, header_views_};
+  route_ = snapshot_->routes->match(view, worker_.matchScratch());
+  if (route_ < 0) return;
+  const routing::RouteDef& r = snapshot_->routes->route(static_cast<size_t>(route_));
+  pool_ = r.target;
+  record_.route = r.name;
+  record_.pool = snapshot_->pools[pool_].name;
+}
+
+void DownstreamSession::dispatch() {
+  if (route_ < 0) {
+    respondLocal(404, "no route matches this request", {'P', 'R'}, !request_done_);
+    return;
+  }
+  tried_.assign(snapshot_->pools[pool_].servers.size(), 0);
+  attempts_ = 0;
+  connectUpstream();
+}
+
+bool DownstreamSession::retryable(UpstreamFailure failure) const noexcept {
+  switch (failure) {
+    case UpstreamFailure::kConnect:
+    case UpstreamFailure::kConnectTimeout:
+      return !request_head_sent_;  // nothing reached the server
+    case UpstreamFailure::kClosedEarly:
+    case UpstreamFailure::kWrite:
+      // The request may have reached the server; repeat it only when no body
+      // byte was consumed (it can be sent again) and it is safe to repeat:
+      // idempotent, or sent on a reused connection the server had closed.
+      if (request_body_consumed_ || upgrade_request_) return false;
+      return isIdempotent(parser_.head().method) || (upstream_reused_ && request_done_);
+    default:
+      return false;
+  }
+}
+
+void DownstreamSession::connectUpstream() {
+  phase_ = Phase::kDispatch;
+  updateReading();
+  const config::Pool& pool = snapshot_->pools[pool_];
+  PoolState& state = worker_.upstreams().pool(pool_);
+  while (upstream_ == nullptr) {
+    int s = state.balancer.pick([this](size_t i) { return tried_[i] == 0; });
+    if (s < 0) {
+      if (attempts_ == 0) {
+        failExchange(ErrorKind::kUnavailable, {'S', 'C'}, "no server available");
+      } else if (last_failure_ == UpstreamFailure::kConnectTimeout) {
+        failExchange(ErrorKind::kGatewayTimeout, {'s', 'C'}, "upstream connect timed out");
+      } else {
+        failExchange(ErrorKind::kBadGateway, {'S', 'C'}, "upstream refused the connection");
+      }
+      return;
+    }
+    auto si = static_cast<size_t>(s);
+    tried_[si] = 1;
+    if (attempts_++ > 0) record_.retries++;
+    server_ = s;
+    record_.server = pool.servers[si].name;
+    record_.upstream = pool.servers[si].address.text;
+    if (!force_fresh_) {
+      upstream_ = UpstreamConnection::takeIdle(worker_, pool_, si, this);
+      if (upstream_ != nullptr) {
+        upstream_reused_ = true;
+        sendRequestHead();
+        return;
+      }
+    }
+    upstream_reused_ = false;
+    upstream_ = UpstreamConnection::connect(worker_, pool_, si, this);
+    if (upstream_ == nullptr) last_failure_ = UpstreamFailure::kConnect;
+  }
+  // Connecting: onUpstreamReady or onUpstreamFailed follows.
+}
+
+void DownstreamSession::onUpstreamReady() noexcept {
+  if (closing()) return;
+  sendRequestHead();
+}
+
+void DownstreamSession::sendRequestHead() {
+  const http::MessageHead& head = parser_.head();
+  http::UpstreamRequest info;
+  info.method = record_.method;
+  info.target = target_;
+  info.host = forward_host_;
+  info.client_ip = client_ip_;
+  info.proto = "http";
+  info.framing = request_framing_;
+  info.upgrade = upgrade_request_;
+  out_.clear();
+  http::serializeRequest(head, info, &out_);
+  uv_buf_t b = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+  phase_ = Phase::kExchange;
+  request_head_sent_ = true;
+  if (!upstream_->send(&b, 1)) {
+    UpstreamConnection* u = std::exchange(upstream_, nullptr);
+    u->abandon();
+    onUpstreamFailed(UpstreamFailure::kWrite);
+    return;
+  }
+  if (request_done_) {
+    upstream_->armResponseTimer(snapshot_->timeouts.upstream_response);
+    return;
+  }
+  // Stream the body: first what already arrived, then from the socket.
+  parser_paused_ = false;
+  parser_.resume();
+  feedPending();
+  if (closing()) return;
+  updateReading();
+}
+
+}  // namespace proxy

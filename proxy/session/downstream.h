@@ -1,0 +1,160 @@
+// DownstreamSession: one client connection and the exchanges on it, one at a
+// time (pipelined requests wait, paused in the parser, until the previous
+// response is done). Owns the client TCP handle, its timer, the request
+// parser and the bytes not yet parsed; borrows an UpstreamConnection for the
+// duration of each exchange.
+//
+// Lifetime: created by a Listener on accept; dies by close() (idempotent),
+// after which the worker reaps it. Every callback starts with
+// `if (!self) return;` and every step that may have closed the session checks
+// closing() before touching more state.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/config/snapshot.h"
+#include "proxy/core/error.h"
+#include "proxy/http/parser.h"
+#include "proxy/http/serialize.h"
+#include "proxy/server/worker.h"
+#include "proxy/session/access_log.h"
+#include "proxy/session/upstream.h"
+#include "proxy/uv/handles.h"
+#include "routing/request_view.h"
+
+namespace proxy {
+
+class DownstreamSession final : public uv::StreamOwner,
+                                public http::Parser::Handler,
+                                public UpstreamConnection::User,
+                                public Reapable {
+ public:
+  // Takes the accepted connection from `server`; false if accept failed.
+  static bool accept(Worker& worker, uv_stream_t* server, size_t listener);
+
+  // Worker-initiated: drain (finish the current exchange, then close) or stop.
+  void drain() noexcept;
+  void close() noexcept;
+  bool closing() const noexcept { return phase_ == Phase::kClosed; }
+
+  // uv::StreamOwner
+  void onWriteDone(int status) noexcept override;
+  // http::Parser::Handler (request side)
+  int onMessageBegin() noexcept override;
+  int onHeadersComplete(http::MessageHead& head) noexcept override;
+  int onBody(const char* data, size_t length) noexcept override;
+  int onMessageComplete() noexcept override;
+  // UpstreamConnection::User
+  void onUpstreamReady() noexcept override;
+  void onUpstreamFailed(UpstreamFailure failure) noexcept override;
+  int onUpstreamHead(http::MessageHead& head) noexcept override;
+  void onUpstreamBody(const char* data, size_t length) noexcept override;
+  void onUpstreamComplete(bool reusable) noexcept override;
+  void onUpstreamTunnel(const char* data, size_t length) noexcept override;
+  void onUpstreamTunnelEnd() noexcept override;
+  void onUpstreamWritable() noexcept override;
+
+  ~DownstreamSession() override;
+
+ private:
+  enum class Phase {
+    kIdle,        // keep-alive, waiting for the first byte of a request
+    kHead,        // reading a request head
+    kDispatch,    // head complete, choosing a server / connecting
+    kExchange,    // request streaming up and/or response streaming down
+    kTunnel,      // after 101: bytes both ways
+    kFlushing,    // last bytes written, then close
+    kClosed,
+  };
+
+  DownstreamSession(Worker& worker, size_t listener);
+  bool start(uv_stream_t* server);
+
+  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void onTimer(uv_timer_t* t);
+
+  // Request side (downstream.cc)
+  void feed(const char* data, size_t length);
+  void feedPending();
+  void handleOutcome(http::Parser::Outcome o, const char* data, size_t length, bool from_pending);
+  void handleClientEof();
+  bool prepareRequest(http::MessageHead& head);
+  void dispatch();
+  void connectUpstream();
+  void sendRequestHead();
+  void forwardBody(const char* data, size_t length);
+  void updateReading() noexcept;
+  void armClientTimer(uint64_t ms) noexcept;
+  bool writeClient(const uv_buf_t* bufs, unsigned count) noexcept;
+
+  // Routing and server choice (dispatch.cc)
+  bool parseTarget(const http::MessageHead& head, std::string_view* path, std::string_view* query,
+                   std::string_view* authority);
+  void setHost(std::string_view authority);
+  void routeRequest(const http::MessageHead& head, std::string_view path, std::string_view query);
+
+  // Response side and ending (exchange.cc)
+  void respondLocal(int status, std::string_view text, Termination term, bool close);
+  void failExchange(ErrorKind kind, Termination term, const char* text);
+  void finishExchange();
+  void startNextRequest();
+  void logExchange();
+  void flushAndClose() noexcept;
+  void abort(Termination term) noexcept;
+  void enterTunnel();
+  void releaseUpstream(bool reusable) noexcept;
+  bool retryable(UpstreamFailure failure) const noexcept;
+
+  Worker& worker_;
+  size_t listener_;
+  uint64_t cid_;
+  uv::Tcp tcp_;
+  uv::Timer timer_;
+  Phase phase_ = Phase::kIdle;
+  http::Parser parser_;
+  std::string pending_;  // received, not yet parsed (pipelined requests, early body bytes)
+  std::string out_;      // scratch for serialising heads
+  char client_[64] = {};   // "ip:port"
+  char client_ip_[48] = {};
+  bool reading_ = false;
+  bool upstream_congested_ = false;
+  bool parser_paused_ = false;
+  bool draining_ = false;
+  bool drop_client_bytes_ = false;  // linger after close: read and discard
+  bool client_congested_ = false;   // our writes to the client are queued above high water
+  bool tunnel_client_eof_ = false;
+
+  // ---- the current exchange ----
+  std::shared_ptr<const config::Snapshot> snapshot_;  // pinned for the exchange
+  UpstreamConnection* upstream_ = nullptr;
+  std::vector<routing::Header> header_views_;
+  std::string host_;             // lowercased, port stripped: what routes match
+  std::string forward_host_;     // Host sent upstream (authority as received)
+  std::string target_;           // target to send upstream (origin-form)
+  int route_ = -1;
+  size_t pool_ = 0;
+  int server_ = -1;
+  std::vector<uint8_t> tried_;   // servers of the pool already tried for this request
+  http::Framing request_framing_ = http::Framing::kNone;
+  http::Framing response_framing_ = http::Framing::kNone;
+  bool request_head_sent_ = false;
+  bool request_done_ = false;
+  bool request_body_consumed_ = false;  // some body byte was read and forwarded
+  bool response_started_ = false;       // a final response head went downstream
+  bool close_after_ = false;
+  bool head_request_ = false;
+  bool upgrade_request_ = false;
+  bool upstream_reused_ = false;
+  bool force_fresh_ = false;            // retrying: do not reuse an idle connection
+  UpstreamFailure last_failure_ = UpstreamFailure::kConnect;
+  unsigned attempts_ = 0;
+  ExchangeRecord record_;
+};
+
+}  // namespace proxy

@@ -1,0 +1,299 @@
+// Response side of a DownstreamSession and every way an exchange ends:
+// streamed response, local (proxy-generated) response, retry, failure,
+// tunnel, timeouts, drain and close. See downstream.h.
+#include <llhttp.h>
+
+#include "proxy/session/downstream.h"
+
+namespace proxy {
+
+namespace {
+constexpr uint64_t kLingerMs = 2000;  // read-and-discard after our last byte (lingering close)
+
+uv_buf_t constBuf(std::string_view s) {
+  return uv_buf_init(const_cast<char*>(s.data()), static_cast<unsigned>(s.size()));
+}
+}  // namespace
+
+int DownstreamSession::onUpstreamHead(http::MessageHead& head) noexcept {
+  if (closing()) return http::Parser::kFail;
+  bool client10 = parser_.head().version_major == 1 && parser_.head().version_minor == 0;
+  if (head.status >= 100 && head.status < 200 && head.status != 101) {
+    // RFC 9110 section 15.2: forward 1xx, except to an HTTP/1.0 client.
+    if (client10) return http::Parser::kProceed;
+    out_.clear();
+    http::serializeResponse(head, http::DownstreamResponse{}, &out_);
+    uv_buf_t b = constBuf(out_);
+    writeClient(&b, 1);
+    return closing() ? http::Parser::kFail : http::Parser::kProceed;
+  }
+  if (head.status == 101 && !upgrade_request_) return http::Parser::kFail;  // -> 502
+  record_.status = head.status;
+  record_.head_ns = uv_hrtime();
+  http::DownstreamResponse info;
+  if (head.status == 101) {
+    info.upgrade = true;
+    response_framing_ = http::Framing::kNone;
+  } else if (head_request_ || head.status == 204 || head.status == 304) {
+    response_framing_ = http::Framing::kNone;
+    info.keep_length = head_request_ || head.status == 304;
+  } else if (head.has_content_length) {
+    response_framing_ = http::Framing::kContentLength;
+  } else {
+    // Chunked or close-delimited upstream: re-chunk for HTTP/1.1 clients so
+    // the client connection survives; HTTP/1.0 clients get close-delimited.
+    response_framing_ = client10 ? http::Framing::kClose : http::Framing::kChunked;
+  }
+  // The client connection cannot carry another request when: it asked to
+  // close, we drain, the request is still arriving (an early response), the
+  // body is close-delimited, or an upgrade was refused (the parser is spent).
+  close_after_ = close_after_ || draining_ || !request_done_ ||
+                 response_framing_ == http::Framing::kClose ||
+                 (upgrade_request_ && head.status != 101);
+  info.framing = response_framing_;
+  info.close = close_after_;
+  info.keep_alive_10 = client10 && !close_after_;
+  out_.clear();
+  http::serializeResponse(head, info, &out_);
+  response_started_ = true;
+  uv_buf_t b = constBuf(out_);
+  if (!writeClient(&b, 1)) return http::Parser::kFail;
+  if (head.status == 101) enterTunnel();
+  return head_request_ ? http::Parser::kSkipBody : http::Parser::kProceed;
+}
+
+void DownstreamSession::onUpstreamBody(const char* data, size_t length) noexcept {
+  if (closing() || length == 0) return;
+  if (response_framing_ == http::Framing::kChunked) {
+    char hdr[24];
+    size_t n = http::chunkHeader(length, hdr);
+    uv_buf_t b[3] = {uv_buf_init(hdr, static_cast<unsigned>(n)),
+                     uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length)),
+                     constBuf(http::kChunkTrailer)};
+    writeClient(b, 3);
+  } else {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length));
+    writeClient(&b, 1);
+  }
+}
+
+void DownstreamSession::onUpstreamComplete(bool reusable) noexcept {
+  if (closing()) return;
+  if (response_framing_ == http::Framing::kChunked) {
+    uv_buf_t b = constBuf(http::kLastChunk);
+    if (!writeClient(&b, 1)) return;
+  }
+  releaseUpstream(reusable && request_done_ && !upgrade_request_);
+  finishExchange();
+}
+
+void DownstreamSession::onUpstreamFailed(UpstreamFailure failure) noexcept {
+  upstream_ = nullptr;  // the connection detached itself (or was abandoned)
+  if (closing()) return;
+  last_failure_ = failure;
+  if (response_started_) {
+    abort({failure == UpstreamFailure::kTimeout ? 's' : 'S', 'D'});
+    return;
+  }
+  if (retryable(failure)) {
+    bool reused = upstream_reused_;
+    if (reused && server_ >= 0) {
+      // A reused connection the server had closed: try the same server again,
+      // on a fresh connection this time.
+      tried_[static_cast<size_t>(server_)] = 0;
+      force_fresh_ = true;
+    }
+    request_head_sent_ = false;
+    connectUpstream();
+    return;
+  }
+  switch (failure) {
+    case UpstreamFailure::kConnect:
+      failExchange(ErrorKind::kBadGateway, {'S', 'C'}, "upstream refused the connection");
+      break;
+    case UpstreamFailure::kConnectTimeout:
+      failExchange(ErrorKind::kGatewayTimeout, {'s', 'C'}, "upstream connect timed out");
+      break;
+    case UpstreamFailure::kTimeout:
+      failExchange(ErrorKind::kGatewayTimeout, {'s', 'H'}, "upstream response timed out");
+      break;
+    case UpstreamFailure::kBadResponse:
+      failExchange(ErrorKind::kBadGateway, {'S', 'H'}, "upstream sent an invalid response");
+      break;
+    default:
+      failExchange(ErrorKind::kBadGateway, {'S', 'H'}, "upstream closed the connection");
+      break;
+  }
+}
+
+void DownstreamSession::failExchange(ErrorKind kind, Termination term, const char* text) {
+  respondLocal(statusFor(kind), text, term, !request_done_);
+}
+
+void DownstreamSession::respondLocal(int status, std::string_view text, Termination term,
+                                     bool close) {
+  if (response_started_) {
+    abort(term);
+    return;
+  }
+  releaseUpstream(false);
+  record_.status = status;
+  record_.head_ns = uv_hrtime();
+  record_.term = term;
+  close_after_ = close_after_ || close;
+  out_.clear();
+  http::serializeLocalResponse(status, text, close_after_ || draining_, head_request_, &out_);
+  response_started_ = true;
+  uv_buf_t b = constBuf(out_);
+  if (!writeClient(&b, 1)) return;
+  finishExchange();
+}
+
+void DownstreamSession::releaseUpstream(bool reusable) noexcept {
+  if (upstream_ == nullptr) return;
+  UpstreamConnection* u = std::exchange(upstream_, nullptr);
+  u->release(reusable);
+}
+
+void DownstreamSession::logExchange() {
+  if (record_.start_ns == 0) record_.start_ns = uv_hrtime();
+  record_.end_ns = uv_hrtime();
+  record_.client = client_;
+  worker_.accessLog().log(record_);
+}
+
+void DownstreamSession::finishExchange() {
+  logExchange();
+  if (close_after_ || draining_) {
+    flushAndClose();
+    return;
+  }
+  startNextRequest();
+}
+
+void DownstreamSession::startNextRequest() {
+  snapshot_.reset();
+  route_ = -1;
+  server_ = -1;
+  request_framing_ = response_framing_ = http::Framing::kNone;
+  request_head_sent_ = request_done_ = request_body_consumed_ = false;
+  response_started_ = close_after_ = head_request_ = upgrade_request_ = false;
+  upstream_reused_ = force_fresh_ = false;
+  attempts_ = 0;
+  record_ = ExchangeRecord{};
+  record_.cid = cid_;
+  phase_ = Phase::kIdle;
+  armClientTimer(worker_.snapshot()->timeouts.client_idle);
+  parser_paused_ = false;
+  parser_.resume();
+  feedPending();  // a pipelined request may be waiting
+  if (closing()) return;
+  updateReading();
+}
+
+void DownstreamSession::enterTunnel() {
+  phase_ = Phase::kTunnel;
+  uv::disarm(timer_);
+  if (upstream_ != nullptr) upstream_->startTunnel();
+  if (!pending_.empty() && upstream_ != nullptr) {
+    uv_buf_t b = uv_buf_init(pending_.data(), static_cast<unsigned>(pending_.size()));
+    record_.bytes_in += pending_.size();
+    bool ok = upstream_->send(&b, 1);
+    pending_.clear();
+    if (!ok) {
+      abort({'S', 'T'});
+      return;
+    }
+  }
+  pending_.shrink_to_fit();
+  updateReading();
+}
+
+void DownstreamSession::onUpstreamTunnel(const char* data, size_t length) noexcept {
+  if (closing()) return;
+  uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length));
+  writeClient(&b, 1);
+}
+
+void DownstreamSession::onUpstreamTunnelEnd() noexcept {
+  if (closing()) return;
+  releaseUpstream(false);
+  record_.term = {'-', '-'};
+  logExchange();
+  flushAndClose();
+}
+
+void DownstreamSession::onTimer(uv_timer_t* t) {
+  auto* self = static_cast<DownstreamSession*>(t->data);
+  if (self == nullptr) return;
+  switch (self->phase_) {
+    case Phase::kHead:
+      self->respondLocal(408, "request header timeout", {'c', 'R'}, true);
+      break;
+    case Phase::kExchange:
+      self->respondLocal(408, "request body timeout", {'c', 'D'}, true);
+      break;
+    case Phase::kTunnel:
+      self->abort({'c', 'T'});
+      break;
+    default:  // idle keep-alive, lingering close, or a stuck dispatch
+      self->close();
+      break;
+  }
+}
+
+void DownstreamSession::flushAndClose() noexcept {
+  if (closing() || phase_ == Phase::kFlushing) return;
+  releaseUpstream(false);
+  phase_ = Phase::kFlushing;
+  updateReading();
+  // Lingering close: send our FIN once the writes are out, then read and
+  // discard what the client still sends, so that a reset does not destroy
+  // the response in flight (RFC 9112 section 9.6).
+  auto* req = new uv_shutdown_t{};
+  int rc = uv_shutdown(req, tcp_.stream(), [](uv_shutdown_t* r, int status) {
+    uv_stream_t* s = r->handle;
+    delete r;
+    auto* self = s != nullptr ? static_cast<DownstreamSession*>(s->data) : nullptr;
+    if (self == nullptr) return;
+    if (status != 0) {
+      self->close();
+      return;
+    }
+    self->drop_client_bytes_ = true;
+    self->updateReading();
+    self->armClientTimer(kLingerMs);
+  });
+  if (rc != 0) {
+    delete req;
+    close();
+    return;
+  }
+  // A client that stops reading must not hold the connection forever.
+  armClientTimer(worker_.snapshot()->timeouts.client_idle);
+}
+
+void DownstreamSession::abort(Termination term) noexcept {
+  if (closing()) return;
+  record_.term = term;
+  if (phase_ != Phase::kIdle && phase_ != Phase::kFlushing) logExchange();
+  close();
+}
+
+void DownstreamSession::drain() noexcept {
+  draining_ = true;
+  if (phase_ == Phase::kIdle) close();
+}
+
+void DownstreamSession::close() noexcept {
+  if (closing()) return;
+  phase_ = Phase::kClosed;
+  if (upstream_ != nullptr) std::exchange(upstream_, nullptr)->abandon();
+  tcp_.close();
+  timer_.close();
+  snapshot_.reset();
+  worker_.forget(this);
+  worker_.reap(this);
+}
+
+}  // namespace proxy

@@ -1,0 +1,123 @@
+// UpstreamConnection: one TCP connection to one server, with a strict
+// response parser. Lives in its server's idle list (read armed: any byte or
+// EOF there means the server closed it, so it is dropped) or attached to one
+// exchange (its User). Owned by the worker: it is reaped after close, never
+// deleted inside its own callbacks.
+//
+// Callbacks to the User may close the session that owns the exchange, or
+// release this connection to the pool; this class touches none of its state
+// after calling a User callback that may do so.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+
+#include "proxy/config/snapshot.h"
+#include "proxy/http/parser.h"
+#include "proxy/server/worker.h"
+#include "proxy/uv/handles.h"
+
+namespace proxy {
+
+enum class UpstreamFailure {
+  kConnect,          // refused, unreachable, or reset during connect
+  kConnectTimeout,
+  kClosedEarly,      // EOF or reset before any response byte
+  kClosedMidResponse,
+  kBadResponse,      // framing or syntax error in the response
+  kTimeout,          // no response byte within upstream_response
+  kWrite,            // could not write the request
+};
+
+class UpstreamConnection final : public uv::StreamOwner,
+                                 public http::Parser::Handler,
+                                 public Reapable {
+ public:
+  class User {
+   public:
+    virtual void onUpstreamReady() noexcept = 0;
+    virtual void onUpstreamFailed(UpstreamFailure failure) noexcept = 0;
+    // Return Parser::kSkipBody for a response to HEAD, else kProceed.
+    virtual int onUpstreamHead(http::MessageHead& head) noexcept = 0;
+    virtual void onUpstreamBody(const char* data, size_t length) noexcept = 0;
+    virtual void onUpstreamComplete(bool reusable) noexcept = 0;
+    virtual void onUpstreamTunnel(const char* data, size_t length) noexcept = 0;  // after 101
+    virtual void onUpstreamTunnelEnd() noexcept = 0;
+    virtual void onUpstreamWritable() noexcept = 0;  // queue fell below the low-water mark
+
+   protected:
+    ~User() = default;
+  };
+
+  static constexpr size_t kHighWater = 256 * 1024;
+  static constexpr size_t kLowWater = 64 * 1024;
+
+  // Starts a new connection to `server`; onUpstreamReady or onUpstreamFailed follows.
+  static UpstreamConnection* connect(Worker& worker, size_t pool, size_t server, User* user);
+  // Takes an idle connection of that server from the pool, or nullptr.
+  static UpstreamConnection* takeIdle(Worker& worker, size_t pool, size_t server, User* user);
+
+  // Writes request bytes; false if the connection failed (the caller is told
+  // through onUpstreamFailed(kWrite) only if it asks; here it just returns).
+  bool send(const uv_buf_t* bufs, unsigned count) noexcept;
+  bool congested() const noexcept;
+  void armResponseTimer(uint64_t ms) noexcept;
+  void pauseReading() noexcept;
+  void resumeReading() noexcept;
+  // The request upgraded: from now on bytes go straight through.
+  void startTunnel() noexcept;
+  void shutdownWrite() noexcept;
+
+  // The exchange is over: back to the idle list if `reusable`, else closed.
+  void release(bool reusable) noexcept;
+  // Detach and close (exchange aborted).
+  void abandon() noexcept;
+
+  bool reused() const noexcept { return reused_; }
+  bool responseStarted() const noexcept { return response_bytes_ > 0; }
+  size_t serverIndex() const noexcept { return server_; }
+
+  void onWriteDone(int status) noexcept override;
+  int onHeadersComplete(http::MessageHead& head) noexcept override;
+  int onBody(const char* data, size_t length) noexcept override;
+  int onMessageComplete() noexcept override;
+
+  ~UpstreamConnection() override;
+
+ private:
+  enum class State { kConnecting, kActive, kIdle, kTunnel, kClosed };
+  UpstreamConnection(Worker& worker, size_t pool, size_t server);
+
+  static void onConnect(uv_connect_t* req, int status);
+  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void onTimer(uv_timer_t* t);
+
+  void handleRead(const char* data, size_t length);
+  void handleEof(int status);
+  void fail(UpstreamFailure failure) noexcept;
+  void close() noexcept;
+  void updateReading() noexcept;
+  ServerState& serverState() noexcept;
+
+  Worker& worker_;
+  size_t pool_;
+  size_t server_;
+  User* user_ = nullptr;
+  uv::Tcp tcp_;
+  uv::Timer timer_;
+  uv_connect_t* connect_req_ = nullptr;  // freed in onConnect
+  http::Parser parser_;
+  State state_ = State::kConnecting;
+  uint64_t response_bytes_ = 0;
+  bool reused_ = false;
+  bool paused_ = false;
+  bool reading_ = false;
+  bool complete_ = false;
+  bool interim_ = false;
+  bool timed_out_ = false;
+};
+
+}  // namespace proxy
