@@ -4,6 +4,21 @@ namespace proxy::http {
 
 namespace {
 Parser* self(llhttp_t* p) noexcept { return static_cast<Parser*>(p->data); }
+
+// RFC 9110 section 5.6.2: field names are tokens.
+bool isTchar(unsigned char c) noexcept {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
+    case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// RFC 9110 section 5.5: no control characters but HTAB in field values.
+bool isValueChar(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 }  // namespace
 
 const llhttp_settings_t& Parser::settings() noexcept {
@@ -34,6 +49,7 @@ void Parser::reset() noexcept {
   parser_.data = this;
   head_.clear();
   in_message_ = false;
+  in_value_ = false;
   body_bytes_ = 0;
   error_reason_ = nullptr;
 }
@@ -79,6 +95,14 @@ int Parser::onTargetCb(llhttp_t* p, const char* at, size_t n) noexcept {
 
 int Parser::onFieldCb(llhttp_t* p, const char* at, size_t n) noexcept {
   Parser* s = self(p);
+  s->in_value_ = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (!isTchar(static_cast<unsigned char>(at[i]))) {
+      s->fail(s->type_ == Type::kRequest ? ErrorKind::kBadRequest : ErrorKind::kBadGateway,
+              "invalid character in header name");
+      return HPE_USER;
+    }
+  }
   size_t before = s->head_.fieldCount();
   s->head_.appendFieldName(at, n);
   if (s->head_.fieldCount() != before && s->head_.fieldCount() > s->limits_.max_headers) {
@@ -91,12 +115,32 @@ int Parser::onFieldCb(llhttp_t* p, const char* at, size_t n) noexcept {
 
 int Parser::onValueCb(llhttp_t* p, const char* at, size_t n) noexcept {
   Parser* s = self(p);
+  // llhttp 8 accepts obs-fold and hands the continuation line over as a
+  // second piece of the same value. A value legitimately arrives in several
+  // pieces only across execute() calls: the previous piece ended where that
+  // input ended and this one starts where this input starts. Anything else
+  // is a fold, which RFC 9112 section 5.2 lets us reject with 400.
+  if (s->in_value_ && !(s->value_end_ == s->input_end_prev_ && at == s->input_begin_)) {
+    s->fail(s->type_ == Type::kRequest ? ErrorKind::kBadRequest : ErrorKind::kBadGateway,
+            "obsolete line folding in header");
+    return HPE_USER;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!isValueChar(static_cast<unsigned char>(at[i]))) {
+      s->fail(s->type_ == Type::kRequest ? ErrorKind::kBadRequest : ErrorKind::kBadGateway,
+              "invalid character in header value");
+      return HPE_USER;
+    }
+  }
+  s->in_value_ = true;
+  s->value_end_ = at + n;
   s->head_.appendFieldValue(at, n);
   return s->checkHeadSize();
 }
 
 int Parser::onHeadersCompleteCb(llhttp_t* p) noexcept {
   Parser* s = self(p);
+  s->in_value_ = false;
   MessageHead& h = s->head_;
   h.finishFields();
   h.method = llhttp_get_method(p);
@@ -147,7 +191,10 @@ Parser::Outcome Parser::outcome(llhttp_errno_t err, const char* data, size_t len
 }
 
 Parser::Outcome Parser::execute(const char* data, size_t length) noexcept {
-  return outcome(llhttp_execute(&parser_, data, length), data, length);
+  input_begin_ = data;
+  Outcome o = outcome(llhttp_execute(&parser_, data, length), data, length);
+  input_end_prev_ = data + length;
+  return o;
 }
 
 Parser::Outcome Parser::finish() noexcept {

@@ -94,6 +94,11 @@ class Parser {
   const char* error_reason_ = nullptr;
   uint64_t body_bytes_ = 0;
   bool in_message_ = false;
+  // obs-fold detection (see onValueCb)
+  bool in_value_ = false;
+  const char* value_end_ = nullptr;
+  const char* input_begin_ = nullptr;
+  const char* input_end_prev_ = nullptr;
 };
 
 }  // namespace proxy::http

@@ -1,0 +1,210 @@
+// Request/response parsing: every input is fed whole and in every two-way
+// split (and byte by byte), and must give the same result.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "proxy/http/parser.h"
+
+using proxy::ErrorKind;
+using proxy::http::HeadLimits;
+using proxy::http::MessageHead;
+using proxy::http::Parser;
+
+namespace {
+
+struct Message {
+  std::string method_target;  // target (request) or "status reason"
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string body;
+  bool chunked = false;
+  bool keep_alive = false;
+};
+
+// Collects messages; never pauses.
+class Collector : public Parser::Handler {
+ public:
+  int onHeadersComplete(MessageHead& h) noexcept override {
+    Message m;
+    m.method_target = std::string(h.target());
+    if (h.status != 0) m.method_target = std::to_string(h.status) + " " + m.method_target;
+    for (size_t i = 0; i < h.fieldCount(); ++i) {
+      m.fields.emplace_back(std::string(h.name(i)), std::string(h.value(i)));
+    }
+    m.chunked = h.chunked;
+    m.keep_alive = h.keep_alive;
+    messages.push_back(m);
+    return skip_body ? Parser::kSkipBody : Parser::kProceed;
+  }
+  int onBody(const char* d, size_t n) noexcept override {
+    messages.back().body.append(d, n);
+    return Parser::kProceed;
+  }
+  int onMessageComplete() noexcept override {
+    ++completed;
+    return Parser::kProceed;
+  }
+  std::vector<Message> messages;
+  int completed = 0;
+  bool skip_body = false;
+};
+
+struct Run {
+  std::vector<Message> messages;
+  int completed = 0;
+  bool error = false;
+  ErrorKind kind = ErrorKind::kInternal;
+};
+
+Run parseSplit(Parser::Type type, const std::string& input, std::vector<size_t> cuts,
+               HeadLimits limits = {}) {
+  Collector c;
+  Parser p(type, &c, limits);
+  Run r;
+  size_t at = 0;
+  cuts.push_back(input.size());
+  for (size_t cut : cuts) {
+    Parser::Outcome o = p.execute(input.data() + at, cut - at);
+    if (o.state == Parser::State::kError) {
+      r.error = true;
+      r.kind = p.errorKind();
+      break;
+    }
+    at = cut;
+  }
+  r.messages = c.messages;
+  r.completed = c.completed;
+  return r;
+}
+
+// Parses `input` whole, in every two-way split and byte by byte; checks all
+// runs agree and returns the whole-input run.
+Run parseAllSplits(Parser::Type type, const std::string& input, HeadLimits limits = {}) {
+  Run whole = parseSplit(type, input, {}, limits);
+  auto same = [&](const Run& r) {
+    REQUIRE(r.error == whole.error);
+    REQUIRE(r.completed == whole.completed);
+    REQUIRE(r.messages.size() == whole.messages.size());
+    for (size_t i = 0; i < r.messages.size(); ++i) {
+      CHECK(r.messages[i].method_target == whole.messages[i].method_target);
+      CHECK(r.messages[i].fields == whole.messages[i].fields);
+      CHECK(r.messages[i].body == whole.messages[i].body);
+    }
+  };
+  for (size_t cut = 1; cut < input.size(); ++cut) same(parseSplit(type, input, {cut}, limits));
+  std::vector<size_t> bytes;
+  for (size_t i = 1; i < input.size(); ++i) bytes.push_back(i);
+  same(parseSplit(type, input, bytes, limits));
+  return whole;
+}
+
+Run request(const std::string& s, HeadLimits limits = {}) {
+  return parseAllSplits(Parser::Type::kRequest, s, limits);
+}
+
+}  // namespace
+
+TEST_CASE("request head is copied once with trimmed values, in every split") {
+  Run r = request("GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nX-Long:   spaced value \t\r\n\r\n");
+  REQUIRE_FALSE(r.error);
+  REQUIRE(r.messages.size() == 1);
+  CHECK(r.messages[0].method_target == "/a?b=1");
+  REQUIRE(r.messages[0].fields.size() == 2);
+  CHECK(r.messages[0].fields[1].first == "X-Long");
+  CHECK(r.messages[0].fields[1].second == "spaced value");
+  CHECK(r.messages[0].keep_alive);
+}
+
+TEST_CASE("content-length and chunked bodies are delivered exactly") {
+  Run cl = request("POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
+  REQUIRE_FALSE(cl.error);
+  CHECK(cl.messages[0].body == "hello");
+  Run ch = request(
+      "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\n\r\n");
+  REQUIRE_FALSE(ch.error);
+  CHECK(ch.messages[0].chunked);
+  CHECK(ch.messages[0].body == "abcdefg");
+  CHECK(ch.completed == 1);
+}
+
+TEST_CASE("pipelined requests are all parsed in order") {
+  Run r = request("GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n");
+  REQUIRE(r.messages.size() == 2);
+  CHECK(r.messages[0].method_target == "/1");
+  CHECK(r.messages[1].method_target == "/2");
+}
+
+TEST_CASE("smuggling-shaped requests are errors (strict, no lenient flags)") {
+  using namespace std::string_literals;
+  const std::string bad[] = {
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+      "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n folded\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\rX-A: a\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\nX-A: a\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\0b\r\n\r\n"s,
+      "GET / HTTP/1.1\r\nHo st: h\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
+  };
+  for (const std::string& s : bad) {
+    CAPTURE(s);
+    Run r = parseSplit(Parser::Type::kRequest, s, {});
+    CHECK(r.error);
+    CHECK(r.kind == ErrorKind::kBadRequest);
+    CHECK(r.completed == 0);
+  }
+}
+
+TEST_CASE("head limits map to 414 and 431 kinds") {
+  HeadLimits small{512, 3, 16};
+  Run uri = request("GET /" + std::string(40, 'a') + " HTTP/1.1\r\nHost: h\r\n\r\n", small);
+  CHECK(uri.error);
+  CHECK(uri.kind == ErrorKind::kUriTooLong);
+  Run many = request("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", small);
+  CHECK(many.error);
+  CHECK(many.kind == ErrorKind::kHeadersTooLarge);
+  Run big = request("GET / HTTP/1.1\r\nHost: h\r\nA: " + std::string(600, 'x') + "\r\n\r\n", small);
+  CHECK(big.error);
+  CHECK(big.kind == ErrorKind::kHeadersTooLarge);
+  Run ok = request("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n", small);
+  CHECK_FALSE(ok.error);
+}
+
+TEST_CASE("responses: CL+TE is refused; chunked and CL bodies parse") {
+  Run both = parseSplit(Parser::Type::kResponse,
+                        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", {});
+  CHECK(both.error);
+  CHECK(both.kind == ErrorKind::kBadGateway);
+  Run ok = parseAllSplits(Parser::Type::kResponse,
+                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+                          "HTTP/1.1 204 No Content\r\n\r\n");
+  REQUIRE_FALSE(ok.error);
+  REQUIRE(ok.messages.size() == 2);
+  CHECK(ok.messages[0].method_target == "200 OK");
+  CHECK(ok.messages[0].body == "hi");
+  CHECK(ok.messages[1].method_target == "204 No Content");
+  Run dup = parseSplit(Parser::Type::kResponse,
+                       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", {});
+  CHECK(dup.error);
+}
+
+TEST_CASE("a handler that pauses reports what was consumed") {
+  struct Pauser : Parser::Handler {
+    int onHeadersComplete(MessageHead&) noexcept override { return Parser::kProceed; }
+    int onBody(const char*, size_t) noexcept override { return Parser::kProceed; }
+    int onMessageComplete() noexcept override { return Parser::kPause; }
+  } h;
+  Parser p(Parser::Type::kRequest, &h, {});
+  std::string two = "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n";
+  Parser::Outcome o = p.execute(two.data(), two.size());
+  CHECK(o.state == Parser::State::kPaused);
+  CHECK(o.consumed == two.size() / 2);
+  p.resume();
+  o = p.execute(two.data() + o.consumed, two.size() - o.consumed);
+  CHECK(o.state == Parser::State::kPaused);
+  CHECK(p.head().target() == "/2");
+}
