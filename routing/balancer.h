@@ -2,6 +2,7 @@
 // owned by one worker thread (keyed by pool), never placed in a config snapshot.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

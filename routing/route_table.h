@@ -43,9 +43,10 @@ std::string checkRegex(std::string_view pattern);
 // Per-thread reusable buffers so that match() does not allocate per request
 // in the steady state.
 struct MatchScratch {
-  std::vector<int> set_hits;
-  std::vector<uint8_t> regex_ok;  // per route: count of regex conditions satisfied
+  std::vector<int> set_hits;      // indices returned by one RE2::Set pass
+  std::vector<uint8_t> regex_ok;  // per regex condition of the table: 1 once satisfied
   std::string decoded;            // percent-decoding buffer for query values
+  std::vector<uint8_t> key_done;  // per match key: its RE2::Set already ran for this request
 };
 
 class RouteTable {
@@ -55,12 +56,19 @@ class RouteTable {
   RouteTable(RouteTable&&) noexcept;
   RouteTable& operator=(RouteTable&&) noexcept;
 
-  // Compiles every route. On failure returns nullptr and fills `error` with
+  // Compiles every route. Each set is capped at 8 MiB (kRegexMaxMem), which
+  // holds a few thousand short patterns per key; past that build() fails
+  // naming the key. On failure returns nullptr and fills `error` with
   // "routes[i].match.<field>: message" for the first bad pattern (config
   // validation should already have called checkRegex on each pattern).
   static std::unique_ptr<RouteTable> build(std::vector<RouteDef> routes, std::string* error);
 
-  // Index of the first route whose conditions all hold, or -1.
+  // Index of the first route whose conditions all hold, or -1. A key's set
+  // runs at most once per call (once per occurrence of a repeated header),
+  // and only when a route that passed its cheap
+  // conditions (method, exact/prefix path) needs it. Our own buffers live in
+  // `scratch`; the one steady-state allocation left is inside RE2: a set with
+  // two or more patterns allocates its match list on each pass (RE2 2022-06).
   int match(const RequestView& request, MatchScratch& scratch) const;
 
   size_t size() const;
