@@ -11,7 +11,9 @@
 
 namespace proxy::config {
 
-// One problem found in a config, printed as "file:line:col: key.path: message".
+// One problem found in a config, printed as "file:line:col: key.path: message"
+// ("file:line:col: message" when there is no key path: YAML syntax errors,
+// an empty document; an unreadable file is reported at 0:0).
 struct Diagnostic {
   std::string file;
   int line = 0;    // 1-based
@@ -24,7 +26,7 @@ struct Diagnostic {
 struct LoadResult {
   std::shared_ptr<const Snapshot> snapshot;  // null when errors is not empty
   std::vector<Diagnostic> errors;
-  std::vector<std::string> warnings;
+  std::vector<std::string> warnings;  // non-fatal, formatted like Diagnostic::str()
   bool ok() const { return snapshot != nullptr; }
 };
 

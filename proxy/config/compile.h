@@ -1,0 +1,20 @@
+// compile(): a validated ConfigSpec -> immutable Snapshot. Builds the route
+// table (every regex compiled once) with RouteDef::target = index into
+// Snapshot::pools, and fills defaults for absent keys.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "proxy/config/diagnostics.h"
+#include "proxy/config/snapshot.h"
+#include "proxy/config/spec.h"
+
+namespace proxy::config {
+
+// Call only when validate() reported no error. Returns nullptr (and reports
+// why) if the route table cannot be built.
+std::shared_ptr<const Snapshot> compile(const ConfigSpec& spec, const std::string& source,
+                                        Diagnostics& diags);
+
+}  // namespace proxy::config

@@ -1,0 +1,217 @@
+#include "proxy/config/reader.h"
+
+#include <strings.h>
+
+#include "proxy/config/values.h"
+#include "proxy/config/yaml_node.h"
+
+namespace proxy::config {
+namespace {
+
+using Item = std::pair<YAML::Node, Loc>;
+
+void readAddress(const Entry* entry, const AddressRules& rules, Value<SocketAddress>* out,
+                 Diagnostics& diags) {
+  readScalar<SocketAddress>(
+      entry, "an address such as 127.0.0.1:8080",
+      [&rules](const std::string& text, SocketAddress* value) {
+        return parseAddress(text, rules, value);
+      },
+      out, diags);
+}
+
+void readWorkers(const Entry* entry, WorkersSpec* out, Diagnostics& diags) {
+  bool is_auto = false;
+  readScalar<uint64_t>(
+      entry, "a positive integer or 'auto'",
+      [&is_auto](const std::string& text, uint64_t* value) {
+        is_auto = text == "auto";
+        if (is_auto) return std::string();
+        if (parseUint(text, value)) return std::string();
+        return "expected a positive integer or 'auto', got '" + text + "'";
+      },
+      &out->count, diags);
+  if (is_auto) {
+    out->auto_workers = true;
+    out->count.set = false;
+  }
+}
+
+bool isOneOf(const std::string& text, std::initializer_list<const char*> words) {
+  for (const char* word : words) {
+    if (strcasecmp(text.c_str(), word) == 0) return true;
+  }
+  return false;
+}
+
+void readAccessLog(const Entry* entry, AccessLogSpec* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  out->loc = entry->value_loc;
+  if (entry->value.IsScalar()) {
+    const std::string& text = entry->value.Scalar();
+    if (isOneOf(text, {"off", "false", "no"})) {
+      out->enabled = false;
+    } else if (!isOneOf(text, {"on", "true", "yes"})) {
+      diags.error(entry->value_loc,
+                  "expected 'off' or a mapping {format, path}, got '" + text + "'");
+    }
+    return;
+  }
+  if (entry->value.IsNull()) {
+    diags.error(entry->value_loc, "expected 'off' or a mapping {format, path}, got nothing");
+    return;
+  }
+  MapView map(entry->value, entry->value_loc, {"format", "path"}, diags);
+  readString(map.find("format"), &out->format, diags);
+  readString(map.find("path"), &out->path, diags);
+}
+
+void readTimeouts(const Entry* entry, TimeoutsSpec* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  MapView map(entry->value, entry->value_loc,
+              {"connect", "client_header", "client_idle", "upstream_response", "drain"}, diags);
+  readDuration(map.find("connect"), &out->connect, diags);
+  readDuration(map.find("client_header"), &out->client_header, diags);
+  readDuration(map.find("client_idle"), &out->client_idle, diags);
+  readDuration(map.find("upstream_response"), &out->upstream_response, diags);
+  readDuration(map.find("drain"), &out->drain, diags);
+}
+
+void readLimits(const Entry* entry, LimitsSpec* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  MapView map(entry->value, entry->value_loc,
+              {"max_header_bytes", "max_headers", "max_uri_bytes", "max_body_bytes"}, diags);
+  readSize(map.find("max_header_bytes"), &out->max_header_bytes, diags);
+  readSize(map.find("max_headers"), &out->max_headers, diags);
+  readSize(map.find("max_uri_bytes"), &out->max_uri_bytes, diags);
+  readSize(map.find("max_body_bytes"), &out->max_body_bytes, diags);
+}
+
+ListenerSpec readListener(const Item& item, Diagnostics& diags) {
+  ListenerSpec spec;
+  spec.loc = item.second;
+  MapView map(item.first, item.second, {"name", "address"}, diags);
+  readString(map.require("name", diags), &spec.name, diags);
+  AddressRules rules;
+  rules.allow_port_zero = true;
+  rules.allow_hostnames = false;
+  readAddress(map.require("address", diags), rules, &spec.address, diags);
+  return spec;
+}
+
+ServerSpec readServer(const Item& item, Diagnostics& diags) {
+  ServerSpec spec;
+  spec.loc = item.second;
+  MapView map(item.first, item.second, {"name", "address", "weight"}, diags);
+  readString(map.require("name", diags), &spec.name, diags);
+  AddressRules rules;
+  rules.allow_port_zero = false;
+  rules.allow_hostnames = true;
+  readAddress(map.require("address", diags), rules, &spec.address, diags);
+  readSize(map.find("weight"), &spec.weight, diags);
+  return spec;
+}
+
+PoolSpec readPool(const Item& item, Diagnostics& diags) {
+  PoolSpec spec;
+  spec.loc = item.second;
+  MapView map(item.first, item.second, {"name", "balance", "servers"}, diags);
+  readString(map.require("name", diags), &spec.name, diags);
+  readString(map.find("balance"), &spec.balance, diags);
+  if (const Entry* servers = map.require("servers", diags)) {
+    for (const Item& server : listItems(*servers, diags)) {
+      spec.servers.push_back(readServer(server, diags));
+    }
+  }
+  return spec;
+}
+
+// headers / cookies / query: any key, each value a regex string.
+void readPatterns(const Entry* entry, std::vector<PatternSpec>* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  MapView map(entry->value, entry->value_loc, {}, diags);
+  for (const Entry& pattern : map.entries()) {
+    PatternSpec spec;
+    spec.name.value = pattern.key;
+    spec.name.loc = pattern.key_loc;
+    spec.name.set = true;
+    readString(&pattern, &spec.regex, diags);
+    out->push_back(std::move(spec));
+  }
+}
+
+void readMethods(const Entry* entry, std::vector<Value<std::string>>* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  if (entry->value.IsScalar()) {  // `methods: GET` reads as a list of one
+    out->emplace_back();
+    readString(entry, &out->back(), diags);
+    return;
+  }
+  for (const Item& item : listItems(*entry, diags)) {
+    Entry method;
+    method.value = item.first;
+    method.key_loc = item.second;
+    method.value_loc = item.second;
+    out->emplace_back();
+    readString(&method, &out->back(), diags);
+  }
+}
+
+void readMatch(const Entry* entry, MatchSpec* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  out->loc = entry->value_loc;
+  MapView map(
+      entry->value, entry->value_loc,
+      {"host", "path", "path_prefix", "path_regex", "methods", "headers", "cookies", "query"},
+      diags);
+  readString(map.find("host"), &out->host, diags);
+  readString(map.find("path"), &out->path, diags);
+  readString(map.find("path_prefix"), &out->path_prefix, diags);
+  readString(map.find("path_regex"), &out->path_regex, diags);
+  readMethods(map.find("methods"), &out->methods, diags);
+  readPatterns(map.find("headers"), &out->headers, diags);
+  readPatterns(map.find("cookies"), &out->cookies, diags);
+  readPatterns(map.find("query"), &out->query, diags);
+}
+
+RouteSpec readRoute(const Item& item, Diagnostics& diags) {
+  RouteSpec spec;
+  spec.loc = item.second;
+  spec.match.loc = item.second;
+  MapView map(item.first, item.second, {"name", "match", "pool"}, diags);
+  readString(map.require("name", diags), &spec.name, diags);
+  readMatch(map.find("match"), &spec.match, diags);
+  readString(map.require("pool", diags), &spec.pool, diags);
+  return spec;
+}
+
+// Reads a top-level list; `where` is the key (or the document when absent).
+template <typename Spec, typename ReadItem>
+void readList(const MapView& top, std::string_view key, ReadItem read, Loc* where,
+              std::vector<Spec>* out, Diagnostics& diags) {
+  const Entry* entry = top.find(key);
+  if (entry == nullptr) return;
+  *where = entry->key_loc;
+  for (const Item& item : listItems(*entry, diags)) out->push_back(read(item, diags));
+}
+
+}  // namespace
+
+ConfigSpec readConfig(const YAML::Node& root, Diagnostics& diags) {
+  ConfigSpec spec;
+  spec.loc = locOf(root, "", Loc{1, 1, ""});
+  spec.listeners_loc = spec.pools_loc = spec.routes_loc = spec.loc;
+  MapView top(root, spec.loc,
+              {"workers", "access_log", "listeners", "timeouts", "limits", "pools", "routes"},
+              diags);
+  readWorkers(top.find("workers"), &spec.workers, diags);
+  readAccessLog(top.find("access_log"), &spec.access_log, diags);
+  readList(top, "listeners", readListener, &spec.listeners_loc, &spec.listeners, diags);
+  readTimeouts(top.find("timeouts"), &spec.timeouts, diags);
+  readLimits(top.find("limits"), &spec.limits, diags);
+  readList(top, "pools", readPool, &spec.pools_loc, &spec.pools, diags);
+  readList(top, "routes", readRoute, &spec.routes_loc, &spec.routes, diags);
+  return spec;
+}
+
+}  // namespace proxy::config

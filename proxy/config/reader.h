@@ -1,0 +1,17 @@
+// Schema reader: a parsed YAML document -> ConfigSpec. Reports shape problems
+// (wrong types, unknown/duplicate/missing keys, unparsable scalars and
+// addresses) to Diagnostics and keeps going, so that one pass finds them all.
+// Semantic checks (ranges, names, references, regexes) are validate()'s job.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include "proxy/config/diagnostics.h"
+#include "proxy/config/spec.h"
+
+namespace proxy::config {
+
+// Resolves server host names (getaddrinfo): call at load time only.
+ConfigSpec readConfig(const YAML::Node& root, Diagnostics& diags);
+
+}  // namespace proxy::config

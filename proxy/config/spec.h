@@ -1,0 +1,122 @@
+// Spec structs: the config as written, before validation. The YAML reader
+// fills them (every value remembers where it was written and under which key
+// path), validate() checks them, compile() turns them into a Snapshot.
+// Plain data; single-threaded use during a load.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "proxy/config/snapshot.h"
+
+namespace proxy::config {
+
+// Where a key or value was written: 1-based line/column (0 = unknown) and the
+// key path ("routes[1].match.headers.X-Beta").
+struct Loc {
+  int line = 0;
+  int column = 0;
+  std::string path;
+};
+
+// One scalar as written. `set` is true only when the key was present and its
+// value converted to T; the reader already reported any conversion error.
+template <typename T>
+struct Value {
+  T value{};
+  Loc loc;
+  bool set = false;
+};
+
+struct ListenerSpec {
+  Loc loc;  // the list item
+  Value<std::string> name;
+  Value<SocketAddress> address;
+};
+
+struct ServerSpec {
+  Loc loc;
+  Value<std::string> name;
+  Value<SocketAddress> address;
+  Value<uint64_t> weight;
+};
+
+struct PoolSpec {
+  Loc loc;
+  Value<std::string> name;
+  Value<std::string> balance;
+  std::vector<ServerSpec> servers;
+};
+
+// One `name: regex` entry of match.headers / match.cookies / match.query.
+struct PatternSpec {
+  Value<std::string> name;   // loc of the key
+  Value<std::string> regex;  // loc of the value
+};
+
+struct MatchSpec {
+  Loc loc;
+  Value<std::string> host;
+  Value<std::string> path;
+  Value<std::string> path_prefix;
+  Value<std::string> path_regex;
+  std::vector<Value<std::string>> methods;
+  std::vector<PatternSpec> headers;
+  std::vector<PatternSpec> cookies;
+  std::vector<PatternSpec> query;
+  // True when no condition is present (absent or empty match block).
+  bool empty() const;
+};
+
+struct RouteSpec {
+  Loc loc;
+  Value<std::string> name;
+  MatchSpec match;
+  Value<std::string> pool;
+};
+
+struct AccessLogSpec {
+  Loc loc;
+  bool enabled = true;
+  Value<std::string> format;
+  Value<std::string> path;
+};
+
+// `workers: auto` is kept as auto_workers; a number in `count`.
+struct WorkersSpec {
+  Value<uint64_t> count;
+  bool auto_workers = false;
+};
+
+struct TimeoutsSpec {
+  Value<uint64_t> connect;  // milliseconds
+  Value<uint64_t> client_header;
+  Value<uint64_t> client_idle;
+  Value<uint64_t> upstream_response;
+  Value<uint64_t> drain;
+};
+
+struct LimitsSpec {
+  Value<uint64_t> max_header_bytes;
+  Value<uint64_t> max_headers;
+  Value<uint64_t> max_uri_bytes;
+  Value<uint64_t> max_body_bytes;
+};
+
+struct ConfigSpec {
+  Loc loc;  // the document
+  WorkersSpec workers;
+  AccessLogSpec access_log;
+  Loc listeners_loc;  // the `listeners` key, or the document when absent
+  std::vector<ListenerSpec> listeners;
+  TimeoutsSpec timeouts;
+  LimitsSpec limits;
+  Loc pools_loc;
+  std::vector<PoolSpec> pools;
+  Loc routes_loc;
+  std::vector<RouteSpec> routes;
+};
+
+}  // namespace proxy::config

@@ -1,0 +1,160 @@
+#include "proxy/config/validate.h"
+
+#include <cstring>
+#include <string>
+#include <unordered_map>
+
+#include "proxy/config/values.h"
+
+namespace proxy::config {
+namespace {
+
+constexpr size_t kMaxNameLength = 64;
+constexpr uint64_t kMaxTimeoutMs = 24ull * 60 * 60 * 1000;
+
+struct Range {
+  uint64_t min;
+  uint64_t max;
+};
+
+std::string position(const Loc& loc) {
+  return std::to_string(loc.line) + ":" + std::to_string(loc.column);
+}
+
+void checkRange(const Value<uint64_t>& value, Range range, std::string_view unit,
+                Diagnostics& diags) {
+  if (!value.set || (value.value >= range.min && value.value <= range.max)) return;
+  std::string suffix = unit.empty() ? "" : " " + std::string(unit);
+  diags.error(value.loc, "must be between " + std::to_string(range.min) + suffix + " and " +
+                             std::to_string(range.max) + suffix + ", got " +
+                             std::to_string(value.value));
+}
+
+void validateWorkers(const WorkersSpec& workers, Diagnostics& diags) {
+  if (!workers.count.set) return;
+  if (workers.count.value == 0 || workers.count.value > kMaxWorkers) {
+    diags.error(workers.count.loc, "must be 'auto' or between 1 and " +
+                                       std::to_string(kMaxWorkers) + ", got " +
+                                       std::to_string(workers.count.value));
+  }
+}
+
+void validateAccessLog(const AccessLogSpec& log, Diagnostics& diags) {
+  if (log.format.set && log.format.value != "text" && log.format.value != "json") {
+    diags.error(log.format.loc, "unknown format '" + log.format.value + "'" +
+                                    suggestion(log.format.value, {"text", "json"}) +
+                                    "; expected text or json");
+  }
+  if (log.path.set && log.path.value.empty()) {
+    diags.error(log.path.loc, "must be stdout, stderr or a file path, got an empty string");
+  }
+}
+
+void validateTimeouts(const TimeoutsSpec& t, Diagnostics& diags) {
+  // A zero timeout would fire at once; drain 0 means "close at once" and is allowed.
+  checkRange(t.connect, {1, kMaxTimeoutMs}, "ms", diags);
+  checkRange(t.client_header, {1, kMaxTimeoutMs}, "ms", diags);
+  checkRange(t.client_idle, {1, kMaxTimeoutMs}, "ms", diags);
+  checkRange(t.upstream_response, {1, kMaxTimeoutMs}, "ms", diags);
+  checkRange(t.drain, {0, kMaxTimeoutMs}, "ms", diags);
+}
+
+void validateLimits(const LimitsSpec& l, Diagnostics& diags) {
+  checkRange(l.max_header_bytes, {1024, 1048576}, "", diags);
+  checkRange(l.max_headers, {1, 1000}, "", diags);
+  checkRange(l.max_uri_bytes, {256, 1048576}, "", diags);
+}
+
+bool sameAddress(const SocketAddress& a, const SocketAddress& b) {
+  return a.length == b.length && std::memcmp(&a.storage, &b.storage, a.length) == 0;
+}
+
+void validateListeners(const ConfigSpec& spec, Diagnostics& diags) {
+  if (spec.listeners.empty()) {
+    diags.error(spec.listeners_loc, "at least one listener is required");
+  }
+  std::vector<const Value<std::string>*> names;
+  for (size_t i = 0; i < spec.listeners.size(); ++i) {
+    const ListenerSpec& listener = spec.listeners[i];
+    if (checkName(listener.name, "listener", diags)) names.push_back(&listener.name);
+    const Value<SocketAddress>& address = listener.address;
+    if (!address.set || addressPort(address.value) == 0) continue;
+    for (size_t j = 0; j < i; ++j) {
+      const Value<SocketAddress>& other = spec.listeners[j].address;
+      if (other.set && sameAddress(address.value, other.value)) {
+        diags.error(address.loc, "address " + address.value.text + " is already used by " +
+                                     other.loc.path + " at " + position(other.loc));
+        break;
+      }
+    }
+  }
+  checkUnique(names, "listener", diags);
+}
+
+void validatePool(const PoolSpec& pool, Diagnostics& diags) {
+  if (pool.balance.set && pool.balance.value != "round_robin") {
+    diags.error(pool.balance.loc, "unknown balance '" + pool.balance.value + "'" +
+                                      suggestion(pool.balance.value, {"round_robin"}) +
+                                      "; expected round_robin");
+  }
+  if (pool.servers.empty()) {
+    std::string name = pool.name.set ? "pool '" + pool.name.value + "'" : "a pool";
+    diags.error(pool.loc, name + " needs at least one server");
+  }
+  std::vector<const Value<std::string>*> names;
+  for (const ServerSpec& server : pool.servers) {
+    if (checkName(server.name, "server", diags)) names.push_back(&server.name);
+    checkRange(server.weight, {1, kMaxWeight}, "", diags);
+  }
+  checkUnique(names, "server", diags);
+}
+
+void validatePools(const ConfigSpec& spec, Diagnostics& diags) {
+  if (spec.pools.empty()) diags.error(spec.pools_loc, "at least one pool is required");
+  std::vector<const Value<std::string>*> names;
+  for (const PoolSpec& pool : spec.pools) {
+    if (checkName(pool.name, "pool", diags)) names.push_back(&pool.name);
+    validatePool(pool, diags);
+  }
+  checkUnique(names, "pool", diags);
+}
+
+}  // namespace
+
+bool checkName(const Value<std::string>& name, std::string_view what, Diagnostics& diags) {
+  if (!name.set) return false;
+  const std::string& text = name.value;
+  bool ok = !text.empty() && text.size() <= kMaxNameLength;
+  for (char c : text) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '-' || c == '.');
+  }
+  if (!ok) {
+    diags.error(name.loc, "invalid " + std::string(what) + " name '" + text +
+                              "': use 1 to 64 letters, digits, '_', '-' or '.'");
+  }
+  return ok;
+}
+
+void checkUnique(const std::vector<const Value<std::string>*>& names, std::string_view what,
+                 Diagnostics& diags) {
+  std::unordered_map<std::string_view, const Value<std::string>*> first;
+  for (const Value<std::string>* name : names) {
+    auto [it, inserted] = first.emplace(name->value, name);
+    if (inserted) continue;
+    diags.error(name->loc, "duplicate " + std::string(what) + " name '" + name->value +
+                               "' (first defined at " + position(it->second->loc) + ")");
+  }
+}
+
+void validate(const ConfigSpec& spec, Diagnostics& diags) {
+  validateWorkers(spec.workers, diags);
+  validateAccessLog(spec.access_log, diags);
+  validateListeners(spec, diags);
+  validateTimeouts(spec.timeouts, diags);
+  validateLimits(spec.limits, diags);
+  validatePools(spec, diags);
+  validateRoutes(spec, diags);
+}
+
+}  // namespace proxy::config

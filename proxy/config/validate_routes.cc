@@ -1,0 +1,192 @@
+// Route checks: names, pool references, path kinds, regexes (compiled once
+// here through routing::checkRegex), methods, header/cookie names, and
+// warnings for unreachable routes and unused pools.
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "proxy/config/validate.h"
+#include "routing/route_table.h"
+
+namespace proxy::config {
+
+bool MatchSpec::empty() const {
+  return !host.set && !path.set && !path_prefix.set && !path_regex.set && methods.empty() &&
+         headers.empty() && cookies.empty() && query.empty();
+}
+
+namespace {
+
+// RFC 9110 5.6.2: token = 1*tchar.
+bool isToken(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void checkRegex(const Value<std::string>& pattern, bool allow_empty, Diagnostics& diags) {
+  if (!pattern.set) return;
+  if (pattern.value.empty() && !allow_empty) {
+    diags.error(pattern.loc, "empty pattern; remove the key to match anything");
+    return;
+  }
+  std::string error = routing::checkRegex(pattern.value);
+  if (!error.empty()) diags.error(pattern.loc, "invalid regex: " + error);
+}
+
+void checkPaths(const MatchSpec& match, Diagnostics& diags) {
+  const Value<std::string>* seen = nullptr;
+  for (const Value<std::string>* path : {&match.path, &match.path_prefix, &match.path_regex}) {
+    if (!path->set) continue;
+    if (seen != nullptr) {
+      diags.error(path->loc, "only one of path, path_prefix and path_regex may be set (" +
+                                 seen->loc.path + " is already set)");
+    }
+    seen = path;
+  }
+  for (const Value<std::string>* path : {&match.path, &match.path_prefix}) {
+    if (path->set && (path->value.empty() || path->value.front() != '/')) {
+      diags.error(path->loc, "must start with '/', got '" + path->value + "'");
+    }
+  }
+  checkRegex(match.path_regex, false, diags);
+}
+
+bool isStandardMethod(std::string_view method) {
+  static const std::unordered_set<std::string_view> kStandard = {
+      "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  return kStandard.count(method) != 0;
+}
+
+std::string upper(std::string text) {
+  for (char& c : text) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return text;
+}
+
+void checkMethods(const std::vector<Value<std::string>>& methods, Diagnostics& diags) {
+  std::unordered_set<std::string_view> seen;
+  for (const Value<std::string>& method : methods) {
+    if (!method.set) continue;
+    const std::string& text = method.value;
+    if (!isToken(text)) {
+      diags.error(method.loc, "'" + text + "' is not a valid method (RFC 9110 9.1: a token)");
+    } else if (upper(text) != text) {
+      diags.error(method.loc, "methods are case-sensitive (RFC 9110 9.1); write '" + upper(text) +
+                                  "' instead of '" + text + "'");
+    } else if (!seen.insert(text).second) {
+      diags.warning(method.loc, "method " + text + " is listed twice");
+    } else if (!isStandardMethod(text)) {
+      diags.warning(method.loc, "'" + text +
+                                    "' is not a standard method; it matches only "
+                                    "requests that use exactly this token");
+    }
+  }
+}
+
+// How the names of one kind of pattern are checked.
+struct PatternKind {
+  std::string_view what;  // "header"
+  bool token_names;       // header and cookie names are tokens; query names are anything
+  bool fold_case;         // header names compare case-insensitively: X-A and x-a collide
+};
+
+constexpr PatternKind kHeader{"header", true, true};
+constexpr PatternKind kCookie{"cookie", true, false};
+constexpr PatternKind kQuery{"query parameter", false, false};
+
+void checkPatterns(const std::vector<PatternSpec>& patterns, const PatternKind& kind,
+                   Diagnostics& diags) {
+  const std::string what(kind.what);
+  std::unordered_map<std::string, const PatternSpec*> seen;
+  for (const PatternSpec& pattern : patterns) {
+    const std::string& name = pattern.name.value;
+    if (name.empty()) {
+      diags.error(pattern.name.loc, "empty " + what + " name");
+    } else if (kind.token_names && !isToken(name)) {
+      diags.error(pattern.name.loc,
+                  "'" + name + "' is not a valid " + what + " name (RFC 9110 5.6.2: a token)");
+    }
+    auto [it, inserted] = seen.emplace(kind.fold_case ? upper(name) : name, &pattern);
+    if (!inserted) {
+      // Exact repeats were reported by the reader; only case variants get here.
+      diags.error(pattern.name.loc, what + " '" + name + "' is already matched by " +
+                                        it->second->name.loc.path +
+                                        " (names are case-insensitive)");
+    }
+    checkRegex(pattern.regex, true, diags);
+  }
+}
+
+void checkMatch(const MatchSpec& match, Diagnostics& diags) {
+  checkRegex(match.host, false, diags);
+  checkPaths(match, diags);
+  checkMethods(match.methods, diags);
+  checkPatterns(match.headers, kHeader, diags);
+  checkPatterns(match.cookies, kCookie, diags);
+  checkPatterns(match.query, kQuery, diags);
+}
+
+std::vector<std::string_view> poolNames(const ConfigSpec& spec) {
+  std::vector<std::string_view> names;
+  for (const PoolSpec& pool : spec.pools) {
+    if (pool.name.set) names.push_back(pool.name.value);
+  }
+  return names;
+}
+
+// Reports a route naming a missing pool; records the pools used.
+void checkPoolRef(const RouteSpec& route, const std::vector<std::string_view>& pools,
+                  std::unordered_set<std::string_view>* used, Diagnostics& diags) {
+  if (!route.pool.set) return;
+  const std::string& name = route.pool.value;
+  for (std::string_view pool : pools) {
+    if (pool == name) {
+      used->insert(pool);
+      return;
+    }
+  }
+  std::string known = pools.empty() ? "no pools are defined" : "defined pools: " + joinNames(pools);
+  diags.error(route.pool.loc,
+              "unknown pool '" + name + "'" + suggestion(name, pools) + "; " + known);
+}
+
+void warnUnusedPools(const ConfigSpec& spec, const std::unordered_set<std::string_view>& used,
+                     Diagnostics& diags) {
+  for (const PoolSpec& pool : spec.pools) {
+    if (pool.name.set && used.count(pool.name.value) == 0) {
+      diags.warning(pool.name.loc, "pool '" + pool.name.value + "' is not used by any route");
+    }
+  }
+}
+
+}  // namespace
+
+void validateRoutes(const ConfigSpec& spec, Diagnostics& diags) {
+  if (spec.routes.empty()) diags.error(spec.routes_loc, "at least one route is required");
+  std::vector<std::string_view> pools = poolNames(spec);
+  std::unordered_set<std::string_view> used;
+  std::vector<const Value<std::string>*> names;
+  const RouteSpec* catch_all = nullptr;
+  for (const RouteSpec& route : spec.routes) {
+    if (checkName(route.name, "route", diags)) names.push_back(&route.name);
+    checkPoolRef(route, pools, &used, diags);
+    checkMatch(route.match, diags);
+    if (catch_all != nullptr) {
+      diags.warning(route.loc, "unreachable: " + catch_all->loc.path + " ('" +
+                                   catch_all->name.value + "') above matches every request");
+    } else if (route.match.empty()) {
+      catch_all = &route;
+    }
+  }
+  checkUnique(names, "route", diags);
+  warnUnusedPools(spec, used, diags);
+}
+
+}  // namespace proxy::config

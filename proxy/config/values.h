@@ -1,0 +1,46 @@
+// Scalar conversions used by the YAML reader: integers, sizes, durations,
+// socket addresses. Pure functions; no YAML types here.
+#pragma once
+
+#include <netdb.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "proxy/config/snapshot.h"
+
+namespace proxy::config {
+
+// Decimal digits only ("0", "42"); no sign, no exponent, no overflow.
+bool parseUint(std::string_view text, uint64_t* out);
+
+// An integer, optionally followed by k/K (x1024) or m/M (x1048576).
+bool parseSize(std::string_view text, uint64_t* out);
+
+// What is wrong with a duration, for a diagnostic ("" when parseDuration accepts it).
+std::string durationError(std::string_view text);
+
+// What may stand in an address and how it is resolved.
+struct AddressRules {
+  bool allow_port_zero = false;  // listeners: port 0 picks a free port
+  bool allow_hostnames = true;   // false: numeric IPv4, [IPv6] or localhost only
+};
+
+// Parses "host:port" / "[v6]:port" and resolves it (numeric first, then
+// getaddrinfo without AI_ADDRCONFIG; the first IPv4 result is preferred, so
+// "localhost" means 127.0.0.1 where both exist). Returns "" on success, else
+// what is wrong. May block on DNS: call at config load only.
+std::string parseAddress(std::string_view text, const AddressRules& rules, SocketAddress* out);
+
+// Test hook: replaces getaddrinfo() for host names (numeric addresses never
+// reach it) so that tests do not depend on DNS. The result must be freeable
+// with freeaddrinfo(). nullptr restores getaddrinfo. Not thread-safe: set it
+// before loading, from the test's thread.
+using HostResolver = int (*)(const char* host, const addrinfo* hints, addrinfo** result);
+void setHostResolverForTest(HostResolver resolver);
+
+// The port of an IPv4/IPv6 address, in host byte order (0 for other families).
+uint16_t addressPort(const SocketAddress& address);
+
+}  // namespace proxy::config
