@@ -120,7 +120,7 @@ void Worker::closeAll() {
   draining_ = true;
   for (auto& l : listeners_) l->close();
   std::vector<DownstreamSession*> live(sessions_.begin(), sessions_.end());
-  for (DownstreamSession* s : live) s->close();
+  for (DownstreamSession* s : live) s->stopNow();
   upstreams_.closeIdle();
   maybeFinish();
 }

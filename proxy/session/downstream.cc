@@ -88,6 +88,7 @@ void DownstreamSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* bu
 
 void DownstreamSession::feed(const char* data, size_t length) {
   if (phase_ == Phase::kTunnel) {
+    if (timer_) uv_timer_again(timer_.get());
     uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length));
     record_.bytes_in += length;
     if (upstream_ == nullptr || !upstream_->send(&b, 1)) {

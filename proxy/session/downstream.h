@@ -39,6 +39,7 @@ class DownstreamSession final : public uv::StreamOwner,
 
   // Worker-initiated: drain (finish the current exchange, then close) or stop.
   void drain() noexcept;
+  void stopNow() noexcept;  // drain deadline or SIGINT: log what is cut off ('D'), close
   void close() noexcept;
   bool closing() const noexcept { return phase_ == Phase::kClosed; }
 

@@ -193,7 +193,9 @@ void DownstreamSession::startNextRequest() {
 
 void DownstreamSession::enterTunnel() {
   phase_ = Phase::kTunnel;
-  uv::disarm(timer_);
+  // An idle tunnel ends after client_idle without a byte either way.
+  uint64_t idle = worker_.snapshot()->timeouts.client_idle;
+  if (timer_) uv_timer_start(timer_.get(), &onTimer, idle, idle);
   if (upstream_ != nullptr) upstream_->startTunnel();
   if (!pending_.empty() && upstream_ != nullptr) {
     uv_buf_t b = uv_buf_init(pending_.data(), static_cast<unsigned>(pending_.size()));
@@ -211,6 +213,7 @@ void DownstreamSession::enterTunnel() {
 
 void DownstreamSession::onUpstreamTunnel(const char* data, size_t length) noexcept {
   if (closing()) return;
+  if (timer_) uv_timer_again(timer_.get());
   uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length));
   writeClient(&b, 1);
 }
@@ -278,6 +281,16 @@ void DownstreamSession::abort(Termination term) noexcept {
   record_.term = term;
   if (phase_ != Phase::kIdle && phase_ != Phase::kFlushing) logExchange();
   close();
+}
+
+void DownstreamSession::stopNow() noexcept {
+  switch (phase_) {
+    case Phase::kHead: abort({'D', 'R'}); break;
+    case Phase::kDispatch: abort({'D', 'C'}); break;
+    case Phase::kExchange: abort({'D', response_started_ ? 'D' : 'H'}); break;
+    case Phase::kTunnel: abort({'D', 'T'}); break;
+    default: close(); break;
+  }
 }
 
 void DownstreamSession::drain() noexcept {

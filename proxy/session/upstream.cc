@@ -115,6 +115,10 @@ void UpstreamConnection::handleRead(const char* data, size_t length) {
   response_bytes_ += length;
   if (timer_ && uv_is_active(timer_.handle())) uv_timer_again(timer_.get());
   http::Parser::Outcome o = parser_.execute(data, length);
+  if (user_ == nullptr) {  // the exchange was aborted from inside a callback
+    close();
+    return;
+  }
   switch (o.state) {
     case http::Parser::State::kOk: return;
     case http::Parser::State::kError: fail(UpstreamFailure::kBadResponse); return;
