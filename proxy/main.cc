@@ -13,14 +13,15 @@ constexpr const char* kUsage =
     "       switchyard -t -c FILE      check FILE and exit (0 = valid, 1 = errors printed)\n"
     "       switchyard --version       print the version\n"
     "       switchyard --help          this text\n"
-    "signals: SIGTERM drains (finish in-flight requests, exit by timeouts.drain); SIGINT exits now\n";
+    "signals: SIGTERM drains (finish in-flight requests, exit by timeouts.drain); SIGINT exits "
+    "now\n";
 
 int usageError(const char* what) {
   fprintf(stderr, "switchyard: %s\n%s", what, kUsage);
   return 2;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
   std::string config_path;
@@ -47,9 +48,11 @@ int main(int argc, char** argv) {
   if (config_path.empty()) return usageError("no config file given (-c FILE)");
 
   proxy::config::LoadResult loaded = proxy::config::loadFile(config_path);
-  for (const std::string& w : loaded.warnings) fprintf(stderr, "%s\n", w.c_str());
+  for (const std::string& w : loaded.warnings)
+    fprintf(stderr, "%s\n", w.c_str());
   if (!loaded.ok()) {
-    for (const auto& e : loaded.errors) fprintf(stderr, "%s\n", e.str().c_str());
+    for (const auto& e : loaded.errors)
+      fprintf(stderr, "%s\n", e.str().c_str());
     fprintf(stderr, "switchyard: %zu error(s) in %s\n", loaded.errors.size(), config_path.c_str());
     return 1;
   }

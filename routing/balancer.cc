@@ -7,4 +7,4 @@ namespace routing {
 SmoothWeightedRoundRobin::SmoothWeightedRoundRobin(std::vector<uint32_t> weights)
     : weights_(std::move(weights)), current_(weights_.size(), 0) {}
 
-}  // namespace routing
+} // namespace routing

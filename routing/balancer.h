@@ -12,12 +12,11 @@ namespace routing {
 // sum(weights) picks, server i is picked weight[i] times, interleaved rather
 // than in bursts.
 class SmoothWeightedRoundRobin {
- public:
+public:
   explicit SmoothWeightedRoundRobin(std::vector<uint32_t> weights);
 
   // Picks among servers for which eligible(i) is true; -1 when none is.
-  template <class Eligible>
-  int pick(Eligible&& eligible) {
+  template <class Eligible> int pick(Eligible&& eligible) {
     int best = -1;
     int64_t total = 0;
     for (size_t i = 0; i < weights_.size(); ++i) {
@@ -36,9 +35,9 @@ class SmoothWeightedRoundRobin {
 
   size_t size() const { return weights_.size(); }
 
- private:
+private:
   std::vector<uint32_t> weights_;
   std::vector<int64_t> current_;
 };
 
-}  // namespace routing
+} // namespace routing

@@ -72,7 +72,8 @@ RegexSet::Path RegexSet::match(std::string_view text, std::vector<int>* hits,
   RE2::Set::ErrorInfo info{RE2::Set::kNoError};
   if (!force_fallback_) {
     if (set_->Match(subject, hits, &info)) {
-      for (int index : *hits) flags[tags_[static_cast<size_t>(index)]] = 1;
+      for (int index : *hits)
+        flags[tags_[static_cast<size_t>(index)]] = 1;
       return Path::kSet;
     }
     if (info.kind == RE2::Set::kNoError) return Path::kSet;
@@ -85,4 +86,4 @@ RegexSet::Path RegexSet::match(std::string_view text, std::vector<int>* hits,
   return Path::kFallback;
 }
 
-}  // namespace routing
+} // namespace routing

@@ -27,7 +27,7 @@ inline constexpr int kRegexMaxProgramSize = 10000;
 RE2::Options regexOptions(bool case_insensitive, int64_t max_mem = kRegexMaxMem);
 
 class RegexSet {
- public:
+public:
   explicit RegexSet(bool case_insensitive, int64_t max_mem = kRegexMaxMem);
   ~RegexSet();
   RegexSet(RegexSet&&) noexcept;
@@ -58,10 +58,10 @@ class RegexSet {
   // tests need this to exercise the path. Call before sharing the set.
   void forceFallbackForTest() { force_fallback_ = true; }
 
- private:
+private:
   RE2::Options options_;
-  std::unique_ptr<RE2::Set> set_;             // only when size() >= 2
-  std::vector<std::unique_ptr<RE2>> single_;  // each pattern alone, same options
+  std::unique_ptr<RE2::Set> set_;            // only when size() >= 2
+  std::vector<std::unique_ptr<RE2>> single_; // each pattern alone, same options
   std::vector<uint32_t> tags_;
   bool force_fallback_ = false;
 };
@@ -69,4 +69,4 @@ class RegexSet {
 // Why `re` is unusable for routing, or "" when it is fine.
 std::string regexError(const RE2& re);
 
-}  // namespace routing
+} // namespace routing

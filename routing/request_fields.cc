@@ -17,8 +17,10 @@ int hexValue(char c) {
 bool isCookieSpace(char c) { return c == ' ' || c == '\t'; }
 
 std::string_view trimSpaces(std::string_view text) {
-  while (!text.empty() && isCookieSpace(text.front())) text.remove_prefix(1);
-  while (!text.empty() && isCookieSpace(text.back())) text.remove_suffix(1);
+  while (!text.empty() && isCookieSpace(text.front()))
+    text.remove_prefix(1);
+  while (!text.empty() && isCookieSpace(text.back()))
+    text.remove_suffix(1);
   return text;
 }
 
@@ -31,7 +33,7 @@ std::string_view nextPart(std::string_view* text, char sep) {
   return part;
 }
 
-}  // namespace
+} // namespace
 
 bool equalsLowercase(std::string_view text, std::string_view lower) {
   if (text.size() != lower.size()) return false;
@@ -43,7 +45,8 @@ bool equalsLowercase(std::string_view text, std::string_view lower) {
 
 std::string toLowerAscii(std::string_view text) {
   std::string out(text);
-  for (char& c : out) c = lowerAscii(c);
+  for (char& c : out)
+    c = lowerAscii(c);
   return out;
 }
 
@@ -94,4 +97,4 @@ bool findQueryParam(std::string_view query, std::string_view name, std::string_v
   return false;
 }
 
-}  // namespace routing
+} // namespace routing

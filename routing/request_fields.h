@@ -21,4 +21,4 @@ std::string toLowerAscii(std::string_view text);
 // keeps its capacity, so a reused buffer does not reallocate.
 void decodeQueryValue(std::string_view raw, std::string* out);
 
-}  // namespace routing
+} // namespace routing

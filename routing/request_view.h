@@ -9,16 +9,16 @@
 namespace routing {
 
 struct Header {
-  std::string_view name;   // as received (case preserved)
-  std::string_view value;  // OWS trimmed
+  std::string_view name;  // as received (case preserved)
+  std::string_view value; // OWS trimmed
 };
 
 struct RequestView {
-  std::string_view method;  // e.g. "GET"
-  std::string_view path;    // request-target path, without '?query'; not decoded
-  std::string_view query;   // after '?', without '#fragment'; empty if none
-  std::string_view host;    // Host (or absolute-form authority), lowercased, port stripped
-  std::span<const Header> headers;  // every header field in order, Cookie included
+  std::string_view method;         // e.g. "GET"
+  std::string_view path;           // request-target path, without '?query'; not decoded
+  std::string_view query;          // after '?', without '#fragment'; empty if none
+  std::string_view host;           // Host (or absolute-form authority), lowercased, port stripped
+  std::span<const Header> headers; // every header field in order, Cookie included
 };
 
-}  // namespace routing
+} // namespace routing

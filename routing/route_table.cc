@@ -13,9 +13,9 @@ enum class KeyKind : uint8_t { kHost, kPath, kHeader, kCookie, kQuery };
 
 struct RegexKey {
   KeyKind kind;
-  std::string name;  // header name lowercased, cookie or query parameter name; else empty
+  std::string name; // header name lowercased, cookie or query parameter name; else empty
   RegexSet set;
-  std::string field;  // "routes[i].match..." of the last condition added, for errors
+  std::string field; // "routes[i].match..." of the last condition added, for errors
 };
 
 // The per-route data the match walk reads, kept small and contiguous (a
@@ -42,15 +42,14 @@ bool methodMatches(const MatchDef& match, std::string_view method) {
 // The conditions that need no regex: method, and exact or prefix path.
 bool cheapConditionsHold(const MatchDef& match, const RequestView& request) {
   switch (match.path_kind) {
-    case PathKind::kExact:
-      if (request.path != match.path) return false;
-      break;
-    case PathKind::kPrefix:
-      if (!request.path.starts_with(match.path)) return false;
-      break;
-    case PathKind::kAny:
-    case PathKind::kRegex:
-      break;
+  case PathKind::kExact:
+    if (request.path != match.path) return false;
+    break;
+  case PathKind::kPrefix:
+    if (!request.path.starts_with(match.path)) return false;
+    break;
+  case PathKind::kAny:
+  case PathKind::kRegex: break;
   }
   return methodMatches(match, request.method);
 }
@@ -64,12 +63,12 @@ bool findFirstCookie(const RequestView& request, std::string_view name, std::str
   return false;
 }
 
-}  // namespace
+} // namespace
 
 struct RouteTable::Impl {
   std::vector<RouteDef> routes;
-  std::vector<RouteSummary> summaries;  // per route
-  std::vector<uint32_t> condition_key;  // regex condition id -> index into keys
+  std::vector<RouteSummary> summaries; // per route
+  std::vector<uint32_t> condition_key; // regex condition id -> index into keys
   std::vector<RegexKey> keys;
 
   using NamedPatterns = std::vector<std::pair<std::string, std::string>>;
@@ -163,31 +162,27 @@ void RouteTable::Impl::evaluateKey(size_t index, const RequestView& request,
   uint8_t* flags = scratch.regex_ok.data();
   std::string_view value;
   switch (key.kind) {
-    case KeyKind::kHost:
-      key.set.match(request.host, &scratch.set_hits, flags);
-      break;
-    case KeyKind::kPath:
-      key.set.match(request.path, &scratch.set_hits, flags);
-      break;
-    case KeyKind::kHeader:
-      // A repeated header satisfies a condition if any occurrence matches.
-      for (const Header& header : request.headers) {
-        if (equalsLowercase(header.name, key.name)) {
-          key.set.match(header.value, &scratch.set_hits, flags);
-        }
+  case KeyKind::kHost: key.set.match(request.host, &scratch.set_hits, flags); break;
+  case KeyKind::kPath: key.set.match(request.path, &scratch.set_hits, flags); break;
+  case KeyKind::kHeader:
+    // A repeated header satisfies a condition if any occurrence matches.
+    for (const Header& header : request.headers) {
+      if (equalsLowercase(header.name, key.name)) {
+        key.set.match(header.value, &scratch.set_hits, flags);
       }
-      break;
-    case KeyKind::kCookie:
-      if (findFirstCookie(request, key.name, &value)) {
-        key.set.match(value, &scratch.set_hits, flags);
-      }
-      break;
-    case KeyKind::kQuery:
-      if (findQueryParam(request.query, key.name, &value)) {
-        decodeQueryValue(value, &scratch.decoded);
-        key.set.match(scratch.decoded, &scratch.set_hits, flags);
-      }
-      break;
+    }
+    break;
+  case KeyKind::kCookie:
+    if (findFirstCookie(request, key.name, &value)) {
+      key.set.match(value, &scratch.set_hits, flags);
+    }
+    break;
+  case KeyKind::kQuery:
+    if (findQueryParam(request.query, key.name, &value)) {
+      decodeQueryValue(value, &scratch.decoded);
+      key.set.match(scratch.decoded, &scratch.set_hits, flags);
+    }
+    break;
   }
   scratch.key_done[index] = 1;
 }
@@ -227,7 +222,7 @@ int RouteTable::match(const RequestView& request, MatchScratch& scratch) const {
   if (!impl_) return -1;
   const Impl& table = *impl_;
   const size_t count = table.routes.size();
-  if (table.keys.empty()) {  // fast path: no regex anywhere in this table
+  if (table.keys.empty()) { // fast path: no regex anywhere in this table
     for (size_t i = 0; i < count; ++i) {
       if (cheapConditionsHold(table.routes[i].match, request)) return static_cast<int>(i);
     }
@@ -247,4 +242,4 @@ size_t RouteTable::size() const { return impl_ ? impl_->routes.size() : 0; }
 
 const RouteDef& RouteTable::route(size_t index) const { return impl_->routes[index]; }
 
-}  // namespace routing
+} // namespace routing

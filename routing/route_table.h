@@ -21,19 +21,19 @@ enum class PathKind { kAny, kExact, kPrefix, kRegex };
 // One route's conditions; all present conditions AND together. An absent
 // header/cookie/query parameter never matches a regex condition.
 struct MatchDef {
-  std::string host_regex;                   // empty = any host; RE2 full match, case-insensitive
+  std::string host_regex; // empty = any host; RE2 full match, case-insensitive
   PathKind path_kind = PathKind::kAny;
-  std::string path;                         // exact path, prefix, or RE2 (full match)
-  std::vector<std::string> methods;         // empty = any method; compared case-sensitively
-  std::vector<std::pair<std::string, std::string>> headers;  // name (case-insensitive) -> RE2
-  std::vector<std::pair<std::string, std::string>> cookies;  // cookie name -> RE2 on value
-  std::vector<std::pair<std::string, std::string>> query;    // param name -> RE2 on decoded value
+  std::string path;                 // exact path, prefix, or RE2 (full match)
+  std::vector<std::string> methods; // empty = any method; compared case-sensitively
+  std::vector<std::pair<std::string, std::string>> headers; // name (case-insensitive) -> RE2
+  std::vector<std::pair<std::string, std::string>> cookies; // cookie name -> RE2 on value
+  std::vector<std::pair<std::string, std::string>> query;   // param name -> RE2 on decoded value
 };
 
 struct RouteDef {
   std::string name;
   MatchDef match;
-  uint32_t target = 0;  // opaque to routing: the config layer stores the pool index here
+  uint32_t target = 0; // opaque to routing: the config layer stores the pool index here
 };
 
 // Returns an empty string when `pattern` compiles as RE2 within the program
@@ -43,14 +43,14 @@ std::string checkRegex(std::string_view pattern);
 // Per-thread reusable buffers so that match() does not allocate per request
 // in the steady state.
 struct MatchScratch {
-  std::vector<int> set_hits;      // indices returned by one RE2::Set pass
-  std::vector<uint8_t> regex_ok;  // per regex condition of the table: 1 once satisfied
-  std::string decoded;            // percent-decoding buffer for query values
-  std::vector<uint8_t> key_done;  // per match key: its RE2::Set already ran for this request
+  std::vector<int> set_hits;     // indices returned by one RE2::Set pass
+  std::vector<uint8_t> regex_ok; // per regex condition of the table: 1 once satisfied
+  std::string decoded;           // percent-decoding buffer for query values
+  std::vector<uint8_t> key_done; // per match key: its RE2::Set already ran for this request
 };
 
 class RouteTable {
- public:
+public:
   RouteTable();
   ~RouteTable();
   RouteTable(RouteTable&&) noexcept;
@@ -74,7 +74,7 @@ class RouteTable {
   size_t size() const;
   const RouteDef& route(size_t index) const;
 
- private:
+private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -87,4 +87,4 @@ bool findCookie(std::string_view cookie_header, std::string_view name, std::stri
 // the raw (undecoded) value.
 bool findQueryParam(std::string_view query, std::string_view name, std::string_view* value);
 
-}  // namespace routing
+} // namespace routing

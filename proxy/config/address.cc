@@ -12,7 +12,7 @@
 namespace proxy::config {
 namespace {
 
-HostResolver test_resolver = nullptr;  // test hook; null = getaddrinfo
+HostResolver test_resolver = nullptr; // test hook; null = getaddrinfo
 
 int lookUp(const char* host, const addrinfo* hints, addrinfo** result) {
   if (test_resolver != nullptr) return test_resolver(host, hints, result);
@@ -81,7 +81,7 @@ std::string resolve(const std::string& host, int family, int flags, uint16_t por
   addrinfo hints{};
   hints.ai_family = family;
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = flags;  // no AI_ADDRCONFIG: "localhost" must work without a route
+  hints.ai_flags = flags; // no AI_ADDRCONFIG: "localhost" must work without a route
   addrinfo* raw = nullptr;
   int rc = (flags & AI_NUMERICHOST) != 0 ? getaddrinfo(host.c_str(), nullptr, &hints, &raw)
                                          : lookUp(host.c_str(), &hints, &raw);
@@ -136,7 +136,7 @@ std::string resolveHost(const HostPort& hp, const AddressRules& rules, uint16_t 
   return "";
 }
 
-}  // namespace
+} // namespace
 
 std::string parseAddress(std::string_view text, const AddressRules& rules, SocketAddress* out) {
   HostPort hp;
@@ -174,4 +174,4 @@ std::string parseSocketAddress(std::string_view text, SocketAddress* out) {
   return parseAddress(text, rules, out);
 }
 
-}  // namespace proxy::config
+} // namespace proxy::config

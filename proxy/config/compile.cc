@@ -10,14 +10,13 @@
 namespace proxy::config {
 namespace {
 
-template <typename T, typename U>
-void assignIf(const Value<U>& value, T* out) {
+template <typename T, typename U> void assignIf(const Value<U>& value, T* out) {
   if (value.set) *out = static_cast<T>(value.value);
 }
 
 unsigned workerCount(const WorkersSpec& workers) {
   if (workers.auto_workers) {
-    unsigned cores = std::thread::hardware_concurrency();  // 0 when unknown
+    unsigned cores = std::thread::hardware_concurrency(); // 0 when unknown
     return std::clamp(cores, 1u, static_cast<unsigned>(kMaxWorkers));
   }
   return workers.count.set ? static_cast<unsigned>(workers.count.value) : 1;
@@ -54,7 +53,7 @@ Limits limits(const LimitsSpec& spec) {
 Pool pool(const PoolSpec& spec) {
   Pool pool;
   pool.name = spec.name.value;
-  pool.balance = Balance::kRoundRobin;  // the only one validate() accepts
+  pool.balance = Balance::kRoundRobin; // the only one validate() accepts
   for (const ServerSpec& server_spec : spec.servers) {
     Server server;
     server.name = server_spec.name.value;
@@ -67,7 +66,8 @@ Pool pool(const PoolSpec& spec) {
 
 std::vector<std::pair<std::string, std::string>> patterns(const std::vector<PatternSpec>& specs) {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const PatternSpec& spec : specs) out.emplace_back(spec.name.value, spec.regex.value);
+  for (const PatternSpec& spec : specs)
+    out.emplace_back(spec.name.value, spec.regex.value);
   return out;
 }
 
@@ -84,7 +84,8 @@ routing::MatchDef matchDef(const MatchSpec& spec) {
     def.path_kind = routing::PathKind::kRegex;
     def.path = spec.path_regex.value;
   }
-  for (const Value<std::string>& method : spec.methods) def.methods.push_back(method.value);
+  for (const Value<std::string>& method : spec.methods)
+    def.methods.push_back(method.value);
   def.headers = patterns(spec.headers);
   def.cookies = patterns(spec.cookies);
   def.query = patterns(spec.query);
@@ -101,13 +102,13 @@ std::vector<routing::RouteDef> routeDefs(const ConfigSpec& spec) {
     routing::RouteDef def;
     def.name = route.name.value;
     def.match = matchDef(route.match);
-    def.target = pool_index.at(route.pool.value);  // validate() checked the reference
+    def.target = pool_index.at(route.pool.value); // validate() checked the reference
     defs.push_back(std::move(def));
   }
   return defs;
 }
 
-}  // namespace
+} // namespace
 
 std::shared_ptr<const Snapshot> compile(const ConfigSpec& spec, const std::string& source,
                                         Diagnostics& diags) {
@@ -120,7 +121,8 @@ std::shared_ptr<const Snapshot> compile(const ConfigSpec& spec, const std::strin
   }
   snapshot->timeouts = timeouts(spec.timeouts);
   snapshot->limits = limits(spec.limits);
-  for (const PoolSpec& pool_spec : spec.pools) snapshot->pools.push_back(pool(pool_spec));
+  for (const PoolSpec& pool_spec : spec.pools)
+    snapshot->pools.push_back(pool(pool_spec));
   std::string error;
   snapshot->routes = routing::RouteTable::build(routeDefs(spec), &error);
   if (snapshot->routes == nullptr) {
@@ -130,4 +132,4 @@ std::shared_ptr<const Snapshot> compile(const ConfigSpec& spec, const std::strin
   return snapshot;
 }
 
-}  // namespace proxy::config
+} // namespace proxy::config

@@ -17,4 +17,4 @@ namespace proxy::config {
 std::shared_ptr<const Snapshot> compile(const ConfigSpec& spec, const std::string& source,
                                         Diagnostics& diags);
 
-}  // namespace proxy::config
+} // namespace proxy::config

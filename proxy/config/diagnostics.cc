@@ -19,7 +19,7 @@ void sortByPosition(std::vector<Diagnostic>* list) {
                    [&key](const Diagnostic& a, const Diagnostic& b) { return key(a) < key(b); });
 }
 
-}  // namespace
+} // namespace
 
 std::string Diagnostic::str() const {
   std::string out = file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
@@ -62,14 +62,16 @@ std::vector<Diagnostic> Diagnostics::takeErrors() {
 std::vector<std::string> Diagnostics::takeWarnings() {
   sortByPosition(&warnings_);
   std::vector<std::string> out;
-  for (const Diagnostic& warning : warnings_) out.push_back(warning.str());
+  for (const Diagnostic& warning : warnings_)
+    out.push_back(warning.str());
   warnings_.clear();
   return out;
 }
 
 size_t editDistance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
     size_t diagonal = row[0];
     row[0] = i;
@@ -111,4 +113,4 @@ std::string joinNames(const std::vector<std::string_view>& names) {
   return out;
 }
 
-}  // namespace proxy::config
+} // namespace proxy::config

@@ -14,7 +14,7 @@
 namespace proxy::config {
 
 class Diagnostics {
- public:
+public:
   static constexpr size_t kMaxErrors = 100;
 
   explicit Diagnostics(std::string file) : file_(std::move(file)) {}
@@ -30,7 +30,7 @@ class Diagnostics {
   std::vector<Diagnostic> takeErrors();
   std::vector<std::string> takeWarnings();
 
- private:
+private:
   Diagnostic make(const Loc& loc, std::string message) const;
 
   std::string file_;
@@ -49,4 +49,4 @@ std::string suggestion(std::string_view word, const std::vector<std::string_view
 // "a, b, c"
 std::string joinNames(const std::vector<std::string_view>& names);
 
-}  // namespace proxy::config
+} // namespace proxy::config

@@ -65,7 +65,7 @@ bool readFile(const std::string& path, std::string* text, std::string* error) {
   return ok;
 }
 
-}  // namespace
+} // namespace
 
 LoadResult loadString(std::string_view yaml, const std::string& file_name) {
   LoadResult result;
@@ -75,7 +75,7 @@ LoadResult loadString(std::string_view yaml, const std::string& file_name) {
     result.errors = diags.takeErrors();
     result.warnings = diags.takeWarnings();
     if (!result.errors.empty()) result.snapshot = nullptr;
-  } catch (...) {  // bad_alloc while reporting
+  } catch (...) { // bad_alloc while reporting
     result.snapshot = nullptr;
     result.errors.push_back(Diagnostic{file_name, 0, 0, "", "cannot load config: out of memory"});
   }
@@ -88,7 +88,7 @@ LoadResult loadFile(const std::string& path) {
   bool read = false;
   try {
     read = readFile(path, &text, &error);
-  } catch (const std::exception& e) {  // bad_alloc
+  } catch (const std::exception& e) { // bad_alloc
     error = e.what();
   }
   if (!read) {
@@ -99,4 +99,4 @@ LoadResult loadFile(const std::string& path) {
   return loadString(text, path);
 }
 
-}  // namespace proxy::config
+} // namespace proxy::config

@@ -16,17 +16,17 @@ namespace proxy::config {
 // an empty document; an unreadable file is reported at 0:0).
 struct Diagnostic {
   std::string file;
-  int line = 0;    // 1-based
-  int column = 0;  // 1-based
-  std::string key_path;  // e.g. "routes[1].match.headers.X-Beta"
+  int line = 0;         // 1-based
+  int column = 0;       // 1-based
+  std::string key_path; // e.g. "routes[1].match.headers.X-Beta"
   std::string message;
   std::string str() const;
 };
 
 struct LoadResult {
-  std::shared_ptr<const Snapshot> snapshot;  // null when errors is not empty
+  std::shared_ptr<const Snapshot> snapshot; // null when errors is not empty
   std::vector<Diagnostic> errors;
-  std::vector<std::string> warnings;  // non-fatal, formatted like Diagnostic::str()
+  std::vector<std::string> warnings; // non-fatal, formatted like Diagnostic::str()
   bool ok() const { return snapshot != nullptr; }
 };
 
@@ -43,4 +43,4 @@ bool parseDuration(std::string_view text, uint64_t* ms);
 // Returns an empty string on success, else what is wrong.
 std::string parseSocketAddress(std::string_view text, SocketAddress* out);
 
-}  // namespace proxy::config
+} // namespace proxy::config

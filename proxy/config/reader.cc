@@ -142,7 +142,7 @@ void readPatterns(const Entry* entry, std::vector<PatternSpec>* out, Diagnostics
 
 void readMethods(const Entry* entry, std::vector<Value<std::string>>* out, Diagnostics& diags) {
   if (entry == nullptr) return;
-  if (entry->value.IsScalar()) {  // `methods: GET` reads as a list of one
+  if (entry->value.IsScalar()) { // `methods: GET` reads as a list of one
     out->emplace_back();
     readString(entry, &out->back(), diags);
     return;
@@ -192,10 +192,11 @@ void readList(const MapView& top, std::string_view key, ReadItem read, Loc* wher
   const Entry* entry = top.find(key);
   if (entry == nullptr) return;
   *where = entry->key_loc;
-  for (const Item& item : listItems(*entry, diags)) out->push_back(read(item, diags));
+  for (const Item& item : listItems(*entry, diags))
+    out->push_back(read(item, diags));
 }
 
-}  // namespace
+} // namespace
 
 ConfigSpec readConfig(const YAML::Node& root, Diagnostics& diags) {
   ConfigSpec spec;
@@ -214,4 +215,4 @@ ConfigSpec readConfig(const YAML::Node& root, Diagnostics& diags) {
   return spec;
 }
 
-}  // namespace proxy::config
+} // namespace proxy::config

@@ -14,4 +14,4 @@ namespace proxy::config {
 // Resolves server host names (getaddrinfo): call at load time only.
 ConfigSpec readConfig(const YAML::Node& root, Diagnostics& diags);
 
-}  // namespace proxy::config
+} // namespace proxy::config

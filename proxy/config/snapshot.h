@@ -17,7 +17,7 @@ namespace proxy::config {
 struct SocketAddress {
   sockaddr_storage storage{};
   socklen_t length = 0;
-  std::string text;  // as written in the config, e.g. "127.0.0.1:8080", "[::1]:80"
+  std::string text; // as written in the config, e.g. "127.0.0.1:8080", "[::1]:80"
   const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&storage); }
 };
 
@@ -40,19 +40,19 @@ struct Pool {
   std::vector<Server> servers;
 };
 
-struct Timeouts {  // all in milliseconds
+struct Timeouts { // all in milliseconds
   uint64_t connect = 2000;
   uint64_t client_header = 10000;
   uint64_t client_idle = 60000;
   uint64_t upstream_response = 30000;
-  uint64_t drain = 10000;  // SIGTERM: how long in-flight requests may take to finish
+  uint64_t drain = 10000; // SIGTERM: how long in-flight requests may take to finish
 };
 
 struct Limits {
   uint32_t max_header_bytes = 32768;
   uint32_t max_headers = 100;
   uint32_t max_uri_bytes = 8192;
-  uint64_t max_body_bytes = 0;  // 0 = unlimited
+  uint64_t max_body_bytes = 0; // 0 = unlimited
 };
 
 enum class LogFormat { kText, kJson };
@@ -60,11 +60,11 @@ enum class LogFormat { kText, kJson };
 struct AccessLog {
   bool enabled = true;
   LogFormat format = LogFormat::kText;
-  std::string path = "stdout";  // "stdout", "stderr" or a file path (appended)
+  std::string path = "stdout"; // "stdout", "stderr" or a file path (appended)
 };
 
 struct Snapshot {
-  std::string source;  // config file name, for logs
+  std::string source; // config file name, for logs
   unsigned workers = 1;
   AccessLog access_log;
   std::vector<Listener> listeners;
@@ -75,4 +75,4 @@ struct Snapshot {
   std::unique_ptr<routing::RouteTable> routes;
 };
 
-}  // namespace proxy::config
+} // namespace proxy::config

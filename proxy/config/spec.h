@@ -23,15 +23,14 @@ struct Loc {
 
 // One scalar as written. `set` is true only when the key was present and its
 // value converted to T; the reader already reported any conversion error.
-template <typename T>
-struct Value {
+template <typename T> struct Value {
   T value{};
   Loc loc;
   bool set = false;
 };
 
 struct ListenerSpec {
-  Loc loc;  // the list item
+  Loc loc; // the list item
   Value<std::string> name;
   Value<SocketAddress> address;
 };
@@ -52,8 +51,8 @@ struct PoolSpec {
 
 // One `name: regex` entry of match.headers / match.cookies / match.query.
 struct PatternSpec {
-  Value<std::string> name;   // loc of the key
-  Value<std::string> regex;  // loc of the value
+  Value<std::string> name;  // loc of the key
+  Value<std::string> regex; // loc of the value
 };
 
 struct MatchSpec {
@@ -91,7 +90,7 @@ struct WorkersSpec {
 };
 
 struct TimeoutsSpec {
-  Value<uint64_t> connect;  // milliseconds
+  Value<uint64_t> connect; // milliseconds
   Value<uint64_t> client_header;
   Value<uint64_t> client_idle;
   Value<uint64_t> upstream_response;
@@ -106,10 +105,10 @@ struct LimitsSpec {
 };
 
 struct ConfigSpec {
-  Loc loc;  // the document
+  Loc loc; // the document
   WorkersSpec workers;
   AccessLogSpec access_log;
-  Loc listeners_loc;  // the `listeners` key, or the document when absent
+  Loc listeners_loc; // the `listeners` key, or the document when absent
   std::vector<ListenerSpec> listeners;
   TimeoutsSpec timeouts;
   LimitsSpec limits;
@@ -119,4 +118,4 @@ struct ConfigSpec {
   std::vector<RouteSpec> routes;
 };
 
-}  // namespace proxy::config
+} // namespace proxy::config

@@ -119,7 +119,7 @@ void validatePools(const ConfigSpec& spec, Diagnostics& diags) {
   checkUnique(names, "pool", diags);
 }
 
-}  // namespace
+} // namespace
 
 bool checkName(const Value<std::string>& name, std::string_view what, Diagnostics& diags) {
   if (!name.set) return false;
@@ -157,4 +157,4 @@ void validate(const ConfigSpec& spec, Diagnostics& diags) {
   validateRoutes(spec, diags);
 }
 
-}  // namespace proxy::config
+} // namespace proxy::config

@@ -25,4 +25,4 @@ bool checkName(const Value<std::string>& name, std::string_view what, Diagnostic
 void checkUnique(const std::vector<const Value<std::string>*>& names, std::string_view what,
                  Diagnostics& diags);
 
-}  // namespace proxy::config
+} // namespace proxy::config

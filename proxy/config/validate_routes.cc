@@ -92,9 +92,9 @@ void checkMethods(const std::vector<Value<std::string>>& methods, Diagnostics& d
 
 // How the names of one kind of pattern are checked.
 struct PatternKind {
-  std::string_view what;  // "header"
-  bool token_names;       // header and cookie names are tokens; query names are anything
-  bool fold_case;         // header names compare case-insensitively: X-A and x-a collide
+  std::string_view what; // "header"
+  bool token_names;      // header and cookie names are tokens; query names are anything
+  bool fold_case;        // header names compare case-insensitively: X-A and x-a collide
 };
 
 constexpr PatternKind kHeader{"header", true, true};
@@ -166,7 +166,7 @@ void warnUnusedPools(const ConfigSpec& spec, const std::unordered_set<std::strin
   }
 }
 
-}  // namespace
+} // namespace
 
 void validateRoutes(const ConfigSpec& spec, Diagnostics& diags) {
   if (spec.routes.empty()) diags.error(spec.routes_loc, "at least one route is required");
@@ -189,4 +189,4 @@ void validateRoutes(const ConfigSpec& spec, Diagnostics& diags) {
   warnUnusedPools(spec, used, diags);
 }
 
-}  // namespace proxy::config
+} // namespace proxy::config

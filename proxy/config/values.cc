@@ -23,13 +23,14 @@ bool multiply(uint64_t value, uint64_t factor, uint64_t* out) {
 // Splits "123ms" into 123 and "ms". False when it does not start with a digit.
 bool splitNumber(std::string_view text, uint64_t* number, std::string_view* unit) {
   size_t digits = 0;
-  while (digits < text.size() && isDigit(text[digits])) ++digits;
+  while (digits < text.size() && isDigit(text[digits]))
+    ++digits;
   if (digits == 0) return false;
   *unit = text.substr(digits);
   return parseUint(text.substr(0, digits), number);
 }
 
-}  // namespace
+} // namespace
 
 bool parseUint(std::string_view text, uint64_t* out) {
   if (text.empty() || text.size() > 20) return false;
@@ -79,4 +80,4 @@ std::string durationError(std::string_view text) {
   return "expected a duration such as 250ms, 2s, 1m or 1h (an integer and a unit: ms, s, m, h)";
 }
 
-}  // namespace proxy::config
+} // namespace proxy::config

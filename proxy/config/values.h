@@ -23,8 +23,8 @@ std::string durationError(std::string_view text);
 
 // What may stand in an address and how it is resolved.
 struct AddressRules {
-  bool allow_port_zero = false;  // listeners: port 0 picks a free port
-  bool allow_hostnames = true;   // false: numeric IPv4, [IPv6] or localhost only
+  bool allow_port_zero = false; // listeners: port 0 picks a free port
+  bool allow_hostnames = true;  // false: numeric IPv4, [IPv6] or localhost only
 };
 
 // Parses "host:port" / "[v6]:port" and resolves it (numeric first, then
@@ -43,4 +43,4 @@ void setHostResolverForTest(HostResolver resolver);
 // The port of an IPv4/IPv6 address, in host byte order (0 for other families).
 uint16_t addressPort(const SocketAddress& address);
 
-}  // namespace proxy::config
+} // namespace proxy::config

@@ -19,7 +19,7 @@ namespace {
 // (jbeder/yaml-cpp#1040; fixed upstream by #1318/#1319, after 0.7). Here a
 // document that starts where the previous one started means no progress.
 class DocumentScanner : public YAML::EventHandler {
- public:
+public:
   void reset() { first_seen_ = false; }
   void OnDocumentStart(const YAML::Mark&) override {}
   void OnDocumentEnd() override {}
@@ -42,7 +42,7 @@ class DocumentScanner : public YAML::EventHandler {
 
   const YAML::Mark& first() const { return first_; }
 
- private:
+private:
   void see(const YAML::Mark& mark) {
     if (first_seen_) return;
     first_seen_ = true;
@@ -79,7 +79,7 @@ int countDocuments(std::string_view yaml, YAML::Mark* second, Diagnostics& diags
   return count;
 }
 
-}  // namespace
+} // namespace
 
 Loc markLoc(const YAML::Mark& mark) {
   Loc loc;
@@ -96,9 +96,8 @@ bool parseDocument(std::string_view yaml, YAML::Node* root, Diagnostics& diags) 
     int documents = countDocuments(yaml, &second, diags);
     if (documents < 0) return false;
     if (documents > 1) {
-      diags.error(markLoc(second),
-                  "a second YAML document starts here; the config must be one "
-                  "document");
+      diags.error(markLoc(second), "a second YAML document starts here; the config must be one "
+                                   "document");
       return false;
     }
     YAML::Node doc = documents == 0 ? YAML::Node() : YAML::Load(std::string(yaml));
@@ -120,4 +119,4 @@ bool parseDocument(std::string_view yaml, YAML::Node* root, Diagnostics& diags) 
   }
 }
 
-}  // namespace proxy::config
+} // namespace proxy::config

@@ -17,4 +17,4 @@ Loc markLoc(const YAML::Mark& mark);
 // become diagnostics.
 bool parseDocument(std::string_view yaml, YAML::Node* root, Diagnostics& diags);
 
-}  // namespace proxy::config
+} // namespace proxy::config

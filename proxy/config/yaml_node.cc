@@ -34,19 +34,15 @@ Loc locOf(const YAML::Node& node, std::string path, const Loc& fallback) {
 
 std::string kindName(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Scalar: {
-      const std::string& text = node.Scalar();
-      if (text.size() > 40) return "'" + text.substr(0, 37) + "...'";
-      return "'" + text + "'";
-    }
-    case YAML::NodeType::Null:
-      return "nothing (null)";
-    case YAML::NodeType::Undefined:
-      break;
+  case YAML::NodeType::Map: return "a mapping";
+  case YAML::NodeType::Sequence: return "a list";
+  case YAML::NodeType::Scalar: {
+    const std::string& text = node.Scalar();
+    if (text.size() > 40) return "'" + text.substr(0, 37) + "...'";
+    return "'" + text + "'";
+  }
+  case YAML::NodeType::Null: return "nothing (null)";
+  case YAML::NodeType::Undefined: break;
   }
   return "nothing";
 }
@@ -148,4 +144,4 @@ void readDuration(const Entry* entry, Value<uint64_t>* out, Diagnostics& diags) 
       out, diags);
 }
 
-}  // namespace proxy::config
+} // namespace proxy::config

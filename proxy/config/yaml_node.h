@@ -39,7 +39,7 @@ struct Entry {
 // keys, duplicate keys, and keys outside `allowed` (unless allowed is empty,
 // which means any key) with the allowed list and a "did you mean" hint.
 class MapView {
- public:
+public:
   MapView(const YAML::Node& node, const Loc& loc, std::vector<std::string_view> allowed,
           Diagnostics& diags);
 
@@ -49,7 +49,7 @@ class MapView {
   // Reports "missing required key" at the mapping when `key` is absent.
   const Entry* require(std::string_view key, Diagnostics& diags) const;
 
- private:
+private:
   bool is_map_ = false;
   Loc loc_;
   std::vector<Entry> entries_;
@@ -60,8 +60,7 @@ class MapView {
 std::vector<std::pair<YAML::Node, Loc>> listItems(const Entry& entry, Diagnostics& diags);
 
 // Converts scalar text to T; returns "" or what is wrong.
-template <typename T>
-using Converter = std::function<std::string(const std::string& text, T* out)>;
+template <typename T> using Converter = std::function<std::string(const std::string& text, T* out)>;
 
 // Reads a scalar into `out` (sets out->loc and, on success, out->set).
 // `expected` names the wanted type in the wrong-shape message ("a string").
@@ -87,4 +86,4 @@ void readString(const Entry* entry, Value<std::string>* out, Diagnostics& diags)
 void readSize(const Entry* entry, Value<uint64_t>* out, Diagnostics& diags);
 void readDuration(const Entry* entry, Value<uint64_t>* out, Diagnostics& diags);
 
-}  // namespace proxy::config
+} // namespace proxy::config

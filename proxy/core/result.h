@@ -9,11 +9,10 @@
 
 namespace proxy {
 
-template <class T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
-  Result(Error error) : v_(std::move(error)) {}     // NOLINT: implicit by design
+template <class T> class [[nodiscard]] Result {
+public:
+  Result(T value) : v_(std::move(value)) {}     // NOLINT: implicit by design
+  Result(Error error) : v_(std::move(error)) {} // NOLINT: implicit by design
 
   bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
@@ -22,8 +21,8 @@ class [[nodiscard]] Result {
   T&& value() && { return std::get<0>(std::move(v_)); }
   const Error& error() const& { return std::get<1>(v_); }
 
- private:
+private:
   std::variant<T, Error> v_;
 };
 
-}  // namespace proxy
+} // namespace proxy

@@ -5,7 +5,7 @@ namespace proxy::http {
 namespace {
 char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 bool isOws(char c) noexcept { return c == ' ' || c == '\t'; }
-}  // namespace
+} // namespace
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
@@ -19,8 +19,10 @@ bool listHasToken(std::string_view list, std::string_view token) noexcept {
   while (!list.empty()) {
     size_t comma = list.find(',');
     std::string_view item = list.substr(0, comma);
-    while (!item.empty() && isOws(item.front())) item.remove_prefix(1);
-    while (!item.empty() && isOws(item.back())) item.remove_suffix(1);
+    while (!item.empty() && isOws(item.front()))
+      item.remove_prefix(1);
+    while (!item.empty() && isOws(item.back()))
+      item.remove_suffix(1);
     if (equalsIgnoreCase(item, token)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
@@ -77,7 +79,8 @@ void MessageHead::trimLastValue() noexcept {
     ++f.value_offset;
     --f.value_length;
   }
-  while (f.value_length > 0 && isOws(buffer_[f.value_offset + f.value_length - 1])) --f.value_length;
+  while (f.value_length > 0 && isOws(buffer_[f.value_offset + f.value_length - 1]))
+    --f.value_length;
 }
 
 int MessageHead::find(std::string_view field_name, size_t from) const noexcept {
@@ -89,8 +92,9 @@ int MessageHead::find(std::string_view field_name, size_t from) const noexcept {
 
 size_t MessageHead::count(std::string_view field_name) const noexcept {
   size_t n = 0;
-  for (size_t i = 0; i < fields_.size(); ++i) n += equalsIgnoreCase(name(i), field_name) ? 1 : 0;
+  for (size_t i = 0; i < fields_.size(); ++i)
+    n += equalsIgnoreCase(name(i), field_name) ? 1 : 0;
   return n;
 }
 
-}  // namespace proxy::http
+} // namespace proxy::http

@@ -20,7 +20,7 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept;
 bool listHasToken(std::string_view list, std::string_view token) noexcept;
 
 class MessageHead {
- public:
+public:
   struct Field {
     uint32_t name_offset, name_length, value_offset, value_length;
   };
@@ -28,15 +28,15 @@ class MessageHead {
   void clear() noexcept;
 
   // Appending, used by the parser while a head arrives in pieces.
-  void appendTarget(const char* data, size_t length);  // request-target or reason phrase
+  void appendTarget(const char* data, size_t length); // request-target or reason phrase
   void appendFieldName(const char* data, size_t length);
   void appendFieldValue(const char* data, size_t length);
-  void finishFields() noexcept;  // trims OWS from the last value
+  void finishFields() noexcept; // trims OWS from the last value
 
   size_t bytes() const noexcept { return buffer_.size(); }
   size_t fieldCount() const noexcept { return fields_.size(); }
 
-  std::string_view target() const noexcept {  // request-target, or reason phrase of a response
+  std::string_view target() const noexcept { // request-target, or reason phrase of a response
     return {buffer_.data(), target_length_};
   }
   std::string_view name(size_t i) const noexcept {
@@ -50,17 +50,17 @@ class MessageHead {
   size_t count(std::string_view name) const noexcept;
 
   // Filled by the parser at headers-complete.
-  uint8_t method = 0;  // llhttp_method_t for requests
-  int status = 0;      // responses
+  uint8_t method = 0; // llhttp_method_t for requests
+  int status = 0;     // responses
   uint8_t version_major = 1;
   uint8_t version_minor = 1;
   bool keep_alive = false;
-  bool upgrade = false;  // llhttp says this message upgrades the connection
+  bool upgrade = false; // llhttp says this message upgrades the connection
   bool chunked = false;
   bool has_content_length = false;
   uint64_t content_length = 0;
 
- private:
+private:
   void trimLastValue() noexcept;
 
   std::string buffer_;
@@ -69,4 +69,4 @@ class MessageHead {
   bool in_value_ = false;
 };
 
-}  // namespace proxy::http
+} // namespace proxy::http

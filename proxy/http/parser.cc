@@ -9,17 +9,28 @@ Parser* self(llhttp_t* p) noexcept { return static_cast<Parser*>(p->data); }
 bool isTchar(unsigned char c) noexcept {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
+  case '!':
+  case '#':
+  case '$':
+  case '%':
+  case '&':
+  case '\'':
+  case '*':
+  case '+':
+  case '-':
+  case '.':
+  case '^':
+  case '_':
+  case '`':
+  case '|':
+  case '~': return true;
+  default: return false;
   }
 }
 
 // RFC 9110 section 5.5: no control characters but HTAB in field values.
 bool isValueChar(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7f); }
-}  // namespace
+} // namespace
 
 const llhttp_settings_t& Parser::settings() noexcept {
   static const llhttp_settings_t s = [] {
@@ -183,10 +194,10 @@ Parser::Outcome Parser::outcome(llhttp_errno_t err, const char* data, size_t len
     return static_cast<size_t>(pos - data);
   };
   switch (err) {
-    case HPE_OK: return {State::kOk, length};
-    case HPE_PAUSED: return {State::kPaused, consumedTo()};
-    case HPE_PAUSED_UPGRADE: return {State::kUpgrade, consumedTo()};
-    default: return {State::kError, consumedTo()};
+  case HPE_OK: return {State::kOk, length};
+  case HPE_PAUSED: return {State::kPaused, consumedTo()};
+  case HPE_PAUSED_UPGRADE: return {State::kUpgrade, consumedTo()};
+  default: return {State::kError, consumedTo()};
   }
 }
 
@@ -206,4 +217,4 @@ Parser::Outcome Parser::finish() noexcept {
 void Parser::resume() noexcept { llhttp_resume(&parser_); }
 void Parser::resumeAfterUpgrade() noexcept { llhttp_resume_after_upgrade(&parser_); }
 
-}  // namespace proxy::http
+} // namespace proxy::http

@@ -26,29 +26,29 @@ struct HeadLimits {
 };
 
 class Parser {
- public:
+public:
   enum class Type { kRequest, kResponse };
   // Return values of the handler's callbacks.
   static constexpr int kProceed = 0;
-  static constexpr int kSkipBody = 1;  // response to HEAD, 204, 304: no body follows
+  static constexpr int kSkipBody = 1; // response to HEAD, 204, 304: no body follows
   static constexpr int kPause = HPE_PAUSED;
-  static constexpr int kFail = -1;     // after calling Parser::fail()
+  static constexpr int kFail = -1; // after calling Parser::fail()
 
   class Handler {
-   public:
+  public:
     virtual int onMessageBegin() noexcept { return kProceed; }
     virtual int onHeadersComplete(MessageHead& head) noexcept = 0;
     virtual int onBody(const char* data, size_t length) noexcept = 0;
     virtual int onMessageComplete() noexcept = 0;
 
-   protected:
+  protected:
     ~Handler() = default;
   };
 
   enum class State { kOk, kPaused, kUpgrade, kError };
   struct Outcome {
     State state;
-    size_t consumed;  // bytes of the input used; the rest must be fed again later
+    size_t consumed; // bytes of the input used; the rest must be fed again later
   };
 
   Parser(Type type, Handler* handler, HeadLimits limits) noexcept;
@@ -56,10 +56,10 @@ class Parser {
   Parser& operator=(const Parser&) = delete;
 
   Outcome execute(const char* data, size_t length) noexcept;
-  Outcome finish() noexcept;  // the peer closed: completes a close-delimited body
+  Outcome finish() noexcept; // the peer closed: completes a close-delimited body
   void resume() noexcept;
   void resumeAfterUpgrade() noexcept;
-  void reset() noexcept;  // back to the start state (new connection)
+  void reset() noexcept; // back to the start state (new connection)
 
   // Called by a handler before returning kFail.
   void fail(ErrorKind kind, const char* reason) noexcept;
@@ -72,7 +72,7 @@ class Parser {
   MessageHead& head() noexcept { return head_; }
   const MessageHead& head() const noexcept { return head_; }
 
- private:
+private:
   static int onMessageBeginCb(llhttp_t* p) noexcept;
   static int onTargetCb(llhttp_t* p, const char* at, size_t n) noexcept;
   static int onFieldCb(llhttp_t* p, const char* at, size_t n) noexcept;
@@ -101,4 +101,4 @@ class Parser {
   const char* input_end_prev_ = nullptr;
 };
 
-}  // namespace proxy::http
+} // namespace proxy::http

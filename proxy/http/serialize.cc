@@ -30,7 +30,7 @@ void appendNumber(std::string* out, uint64_t v) {
   out->append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
-}  // namespace
+} // namespace
 
 bool isHopByHop(const MessageHead& head, size_t field, bool upgrading) noexcept {
   std::string_view name = head.name(field);
@@ -56,12 +56,14 @@ void serializeRequest(const MessageHead& request, const UpstreamRequest& info, s
     if (isHopByHop(request, i, info.upgrade)) continue;
     std::string_view name = request.name(i);
     if (isReplacedForwardingField(name)) continue;
-    if (equalsIgnoreCase(name, "content-length") && info.framing != Framing::kContentLength) continue;
+    if (equalsIgnoreCase(name, "content-length") && info.framing != Framing::kContentLength)
+      continue;
     appendField(out, name, request.value(i));
   }
   // RFC 7239 section 5.2's de-facto predecessor: every hop appends its peer.
   out->append("X-Forwarded-For: ");
-  for (int i = request.find("x-forwarded-for"); i >= 0; i = request.find("x-forwarded-for", i + 1)) {
+  for (int i = request.find("x-forwarded-for"); i >= 0;
+       i = request.find("x-forwarded-for", i + 1)) {
     std::string_view v = request.value(static_cast<size_t>(i));
     if (v.empty()) continue;
     if (xff_started) out->append(", ");
@@ -130,4 +132,4 @@ size_t chunkHeader(size_t length, char* buf) noexcept {
   return static_cast<size_t>(r.ptr - buf) + 2;
 }
 
-}  // namespace proxy::http
+} // namespace proxy::http

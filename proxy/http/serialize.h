@@ -13,10 +13,10 @@
 namespace proxy::http {
 
 enum class Framing {
-  kNone,           // no body (HEAD, 1xx, 204, 304, bodiless request)
-  kContentLength,  // Content-Length copied from the received head
-  kChunked,        // re-chunked by the proxy
-  kClose,          // delimited by closing the connection (HTTP/1.0 peer)
+  kNone,          // no body (HEAD, 1xx, 204, 304, bodiless request)
+  kContentLength, // Content-Length copied from the received head
+  kChunked,       // re-chunked by the proxy
+  kClose,         // delimited by closing the connection (HTTP/1.0 peer)
 };
 
 // True for fields that apply to one connection only, including every name
@@ -24,13 +24,13 @@ enum class Framing {
 bool isHopByHop(const MessageHead& head, size_t field, bool upgrading) noexcept;
 
 struct UpstreamRequest {
-  std::string_view method;      // method name
-  std::string_view target;      // origin-form (or asterisk-form) target to send
-  std::string_view host;        // Host value to send
-  std::string_view client_ip;   // appended to X-Forwarded-For
-  std::string_view proto;       // X-Forwarded-Proto
+  std::string_view method;    // method name
+  std::string_view target;    // origin-form (or asterisk-form) target to send
+  std::string_view host;      // Host value to send
+  std::string_view client_ip; // appended to X-Forwarded-For
+  std::string_view proto;     // X-Forwarded-Proto
   Framing framing = Framing::kNone;
-  bool upgrade = false;         // forward Upgrade + Connection: upgrade
+  bool upgrade = false; // forward Upgrade + Connection: upgrade
 };
 
 // Appends the request head to send upstream to `out`.
@@ -38,10 +38,10 @@ void serializeRequest(const MessageHead& request, const UpstreamRequest& info, s
 
 struct DownstreamResponse {
   Framing framing = Framing::kNone;
-  bool close = false;       // add Connection: close (and close after)
-  bool keep_alive_10 = false;  // HTTP/1.0 client that asked for keep-alive
-  bool upgrade = false;     // 101: forward Upgrade + Connection: upgrade
-  bool keep_length = false;  // HEAD/304: keep Content-Length though no body follows
+  bool close = false;         // add Connection: close (and close after)
+  bool keep_alive_10 = false; // HTTP/1.0 client that asked for keep-alive
+  bool upgrade = false;       // 101: forward Upgrade + Connection: upgrade
+  bool keep_length = false;   // HEAD/304: keep Content-Length though no body follows
 };
 
 // Appends the response head to send downstream to `out`.
@@ -59,4 +59,4 @@ size_t chunkHeader(size_t length, char* buf) noexcept;
 inline constexpr std::string_view kChunkTrailer = "\r\n";
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
-}  // namespace proxy::http
+} // namespace proxy::http

@@ -63,8 +63,8 @@ int Listener::start(int fd, int backlog) {
 
 void Listener::onConnection(uv_stream_t* server, int status) {
   auto* self = static_cast<Listener*>(server->data);
-  if (self == nullptr || status != 0) return;  // EMFILE and friends: the next accept may work
+  if (self == nullptr || status != 0) return; // EMFILE and friends: the next accept may work
   DownstreamSession::accept(self->worker_, server, self->index_);
 }
 
-}  // namespace proxy
+} // namespace proxy

@@ -12,13 +12,13 @@ namespace proxy {
 class Worker;
 
 class Listener {
- public:
+public:
   Listener(Worker& worker, size_t index) : worker_(worker), index_(index) {}
   // Adopts `fd` and starts listening; returns a libuv error or 0.
   int start(int fd, int backlog);
   void close() noexcept { tcp_.close(); }
 
- private:
+private:
   static void onConnection(uv_stream_t* server, int status);
   Worker& worker_;
   size_t index_;
@@ -33,4 +33,4 @@ int bindListeningSocket(const sockaddr* addr, socklen_t length);
 // "ip:port" of a bound socket.
 std::string localAddress(int fd);
 
-}  // namespace proxy
+} // namespace proxy

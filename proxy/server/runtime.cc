@@ -51,7 +51,8 @@ bool bindAll(const config::Snapshot& snap, std::vector<std::vector<int>>* fds) {
     const config::Listener& listener = snap.listeners[l];
     sockaddr_storage addr = listener.address.storage;
     for (unsigned w = 0; w < snap.workers; ++w) {
-      int fd = bindListeningSocket(reinterpret_cast<const sockaddr*>(&addr), listener.address.length);
+      int fd =
+          bindListeningSocket(reinterpret_cast<const sockaddr*>(&addr), listener.address.length);
       if (fd < 0 || ::listen(fd, 1024) != 0) {
         int err = fd < 0 ? -fd : errno;
         fprintf(stderr, "switchyard: cannot listen on %s (listener %s): %s\n",
@@ -61,7 +62,7 @@ bool bindAll(const config::Snapshot& snap, std::vector<std::vector<int>>* fds) {
         return false;
       }
       (*fds)[w][l] = fd;
-      if (w == 0) setPort(&addr, portOf(fd));  // port 0: every worker shares the one chosen
+      if (w == 0) setPort(&addr, portOf(fd)); // port 0: every worker shares the one chosen
     }
     fprintf(stderr, "switchyard: listening name=%s address=%s\n", listener.name.c_str(),
             localAddress((*fds)[0][l]).c_str());
@@ -79,15 +80,17 @@ struct MainLoop {
   bool draining = false;
 
   void stopAll() {
-    for (auto& w : workers) w->stop();
+    for (auto& w : workers)
+      w->stop();
   }
   void drainAll() {
-    if (draining) {  // a second SIGTERM: stop now
+    if (draining) { // a second SIGTERM: stop now
       stopAll();
       return;
     }
     draining = true;
-    for (auto& w : workers) w->drain();
+    for (auto& w : workers)
+      w->drain();
     uv::arm(deadline, drain_ms, [](uv_timer_t* t) {
       auto* self = static_cast<MainLoop*>(t->data);
       if (self == nullptr) return;
@@ -106,10 +109,10 @@ struct MainLoop {
   }
 };
 
-}  // namespace
+} // namespace
 
 int runProxy(std::shared_ptr<const config::Snapshot> snapshot) {
-  std::signal(SIGPIPE, SIG_IGN);  // write errors come back as EPIPE instead
+  std::signal(SIGPIPE, SIG_IGN); // write errors come back as EPIPE instead
   AccessLogSink log;
   std::string error;
   if (!log.open(snapshot->access_log, &error)) {
@@ -131,26 +134,35 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot) {
   m.deadline.open(&m, [&](uv_timer_t* h) { return uv_timer_init(m.loop, h); });
   m.term.open(&m, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
   m.intr.open(&m, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
-  uv_signal_start(m.term.get(), [](uv_signal_t* s, int) {
-    if (auto* self = static_cast<MainLoop*>(s->data)) self->drainAll();
-  }, SIGTERM);
-  uv_signal_start(m.intr.get(), [](uv_signal_t* s, int) {
-    if (auto* self = static_cast<MainLoop*>(s->data)) self->stopAll();
-  }, SIGINT);
+  uv_signal_start(
+      m.term.get(),
+      [](uv_signal_t* s, int) {
+        if (auto* self = static_cast<MainLoop*>(s->data)) self->drainAll();
+      },
+      SIGTERM);
+  uv_signal_start(
+      m.intr.get(),
+      [](uv_signal_t* s, int) {
+        if (auto* self = static_cast<MainLoop*>(s->data)) self->stopAll();
+      },
+      SIGINT);
 
   for (unsigned w = 0; w < snapshot->workers; ++w) {
-    m.workers.push_back(std::make_unique<Worker>(w, snapshot, std::move(fds[w]), &log, m.done.get()));
+    m.workers.push_back(
+        std::make_unique<Worker>(w, snapshot, std::move(fds[w]), &log, m.done.get()));
     m.workers.back()->openWake();
   }
-  for (auto& w : m.workers) w->start();
+  for (auto& w : m.workers)
+    w->start();
   fprintf(stderr, "switchyard: ready workers=%u\n", snapshot->workers);
   fflush(stderr);
   uv_run(m.loop, UV_RUN_DEFAULT);
-  for (auto& w : m.workers) w->join();
+  for (auto& w : m.workers)
+    w->join();
   m.workers.clear();
   uv_loop_close(m.loop);
   fprintf(stderr, "switchyard: stopped\n");
   return 0;
 }
 
-}  // namespace proxy
+} // namespace proxy

@@ -14,4 +14,4 @@ namespace proxy {
 // Runs until the workers have exited; returns the process exit code.
 int runProxy(std::shared_ptr<const config::Snapshot> snapshot);
 
-}  // namespace proxy
+} // namespace proxy

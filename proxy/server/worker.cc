@@ -12,7 +12,7 @@ namespace proxy {
 namespace {
 constexpr size_t kReadBufferSize = 64 * 1024;
 constexpr int kBacklog = 1024;
-}  // namespace
+} // namespace
 
 Worker::Worker(unsigned id, std::shared_ptr<const config::Snapshot> snapshot,
                std::vector<int> listen_fds, AccessLogSink* log, uv_async_t* done)
@@ -31,7 +31,9 @@ Worker::~Worker() {
 
 uv_buf_t Worker::readBuffer() { return uv_buf_init(read_buffer_.get(), kReadBufferSize); }
 
-void Worker::start() { thread_ = std::thread([this] { run(); }); }
+void Worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
@@ -75,12 +77,14 @@ void Worker::run() {
     if (self == nullptr) return;
     std::vector<Reapable*> dead;
     dead.swap(self->graveyard_);
-    for (Reapable* r : dead) delete r;
+    for (Reapable* r : dead)
+      delete r;
     self->maybeFinish();
   });
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Every handle is closed; free what was reaped last and end the loop.
-  for (Reapable* r : graveyard_) delete r;
+  for (Reapable* r : graveyard_)
+    delete r;
   graveyard_.clear();
   int rc = uv_loop_close(&loop_);
   if (rc != 0) fprintf(stderr, "switchyard: worker %u: loop closed with live handles\n", id_);
@@ -109,18 +113,22 @@ void Worker::onAsync() {
 
 void Worker::beginDrain() {
   draining_ = true;
-  for (auto& l : listeners_) l->close();
+  for (auto& l : listeners_)
+    l->close();
   upstreams_.closeIdle();
   std::vector<DownstreamSession*> live(sessions_.begin(), sessions_.end());
-  for (DownstreamSession* s : live) s->drain();
+  for (DownstreamSession* s : live)
+    s->drain();
   maybeFinish();
 }
 
 void Worker::closeAll() {
   draining_ = true;
-  for (auto& l : listeners_) l->close();
+  for (auto& l : listeners_)
+    l->close();
   std::vector<DownstreamSession*> live(sessions_.begin(), sessions_.end());
-  for (DownstreamSession* s : live) s->stopNow();
+  for (DownstreamSession* s : live)
+    s->stopNow();
   upstreams_.closeIdle();
   maybeFinish();
 }
@@ -141,4 +149,4 @@ void Worker::forget(DownstreamSession* session) { sessions_.erase(session); }
 
 void Worker::reap(Reapable* object) { graveyard_.push_back(object); }
 
-}  // namespace proxy
+} // namespace proxy

@@ -28,12 +28,12 @@ class Listener;
 // Objects that close asynchronously and are deleted by the worker between
 // loop phases, never from inside their own callbacks.
 class Reapable {
- public:
+public:
   virtual ~Reapable() = default;
 };
 
 class Worker {
- public:
+public:
   // `listen_fds[i]` is a bound, not yet listening socket for snapshot
   // listener i; the worker takes ownership. `done` is signalled (from this
   // worker's thread) when the loop has ended.
@@ -66,10 +66,10 @@ class Worker {
   uv_buf_t readBuffer();
 
   void adopt(DownstreamSession* session);
-  void forget(DownstreamSession* session);  // session closed: stop tracking it
-  void reap(Reapable* object);              // delete it at the next loop check
+  void forget(DownstreamSession* session); // session closed: stop tracking it
+  void reap(Reapable* object);             // delete it at the next loop check
 
- private:
+private:
   void run();
   void wake();
   void onAsync();
@@ -93,10 +93,10 @@ class Worker {
   routing::MatchScratch scratch_;
   std::unique_ptr<char[]> read_buffer_;
   std::atomic<bool> finished_{false};
-  std::atomic<int> request_{0};  // 1 = drain, 2 = stop
+  std::atomic<int> request_{0}; // 1 = drain, 2 = stop
   bool draining_ = false;
   bool stopping_ = false;
   std::thread thread_;
 };
 
-}  // namespace proxy
+} // namespace proxy

@@ -38,7 +38,7 @@ void AccessLogSink::write(std::string_view line) const noexcept {
   while (left > 0) {
     ssize_t n = ::write(fd_, p, left);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // a full or closed log never stalls the data path
+    if (n <= 0) return; // a full or closed log never stalls the data path
     p += n;
     left -= static_cast<size_t>(n);
   }
@@ -99,7 +99,7 @@ void appendSafe(std::string* out, std::string_view s) {
   }
 }
 
-}  // namespace
+} // namespace
 
 void AccessLogWriter::log(const ExchangeRecord& r) {
   if (!enabled()) return;
@@ -196,4 +196,4 @@ void AccessLogWriter::formatJson(const ExchangeRecord& r) {
   o.append("\"}");
 }
 
-}  // namespace proxy
+} // namespace proxy

@@ -13,7 +13,7 @@
 namespace proxy {
 
 class AccessLogSink {
- public:
+public:
   // Opens the configured destination; returns false and fills `error`.
   bool open(const config::AccessLog& cfg, std::string* error);
   ~AccessLogSink();
@@ -21,7 +21,7 @@ class AccessLogSink {
   config::LogFormat format() const { return format_; }
   void write(std::string_view line) const noexcept;
 
- private:
+private:
   int fd_ = -1;
   bool owned_ = false;
   config::LogFormat format_ = config::LogFormat::kText;
@@ -29,37 +29,37 @@ class AccessLogSink {
 
 // Termination code: who ended the exchange and in which phase.
 struct Termination {
-  char who = '-';    // - normal, C client, S server, P proxy refused, c/s timeout, D drain, I internal
-  char phase = '-';  // R request head, C connect, H response head, D data, T tunnel, - done
+  char who = '-'; // - normal, C client, S server, P proxy refused, c/s timeout, D drain, I internal
+  char phase = '-'; // R request head, C connect, H response head, D data, T tunnel, - done
 };
 
 struct ExchangeRecord {
   uint64_t cid = 0;
-  std::string_view client;    // "ip:port"
+  std::string_view client; // "ip:port"
   std::string_view listener;
   std::string_view method;
   std::string_view uri;
   uint8_t version_major = 1, version_minor = 1;
-  int status = 0;             // 0 when nothing was sent
-  uint64_t bytes_in = 0;      // request bytes read from the client (head + body)
-  uint64_t bytes_out = 0;     // response bytes written to the client
+  int status = 0;         // 0 when nothing was sent
+  uint64_t bytes_in = 0;  // request bytes read from the client (head + body)
+  uint64_t bytes_out = 0; // response bytes written to the client
   std::string_view route, pool, server, upstream;
-  uint64_t start_ns = 0, head_ns = 0, end_ns = 0;  // uv_hrtime stamps; head = response head
+  uint64_t start_ns = 0, head_ns = 0, end_ns = 0; // uv_hrtime stamps; head = response head
   unsigned retries = 0;
   Termination term;
 };
 
 class AccessLogWriter {
- public:
+public:
   explicit AccessLogWriter(const AccessLogSink* sink) : sink_(sink) {}
   bool enabled() const { return sink_ != nullptr && sink_->enabled(); }
   void log(const ExchangeRecord& r);
 
- private:
+private:
   void formatText(const ExchangeRecord& r);
   void formatJson(const ExchangeRecord& r);
   const AccessLogSink* sink_;
   std::string line_;
 };
 
-}  // namespace proxy
+} // namespace proxy

@@ -11,11 +11,13 @@ namespace {
 
 bool isIdempotent(uint8_t method) {
   switch (method) {
-    case HTTP_GET: case HTTP_HEAD: case HTTP_OPTIONS: case HTTP_TRACE: case HTTP_PUT:
-    case HTTP_DELETE:
-      return true;
-    default:
-      return false;
+  case HTTP_GET:
+  case HTTP_HEAD:
+  case HTTP_OPTIONS:
+  case HTTP_TRACE:
+  case HTTP_PUT:
+  case HTTP_DELETE: return true;
+  default: return false;
   }
 }
 
@@ -23,7 +25,7 @@ bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && http::equalsIgnoreCase(s.substr(0, prefix.size()), prefix);
 }
 
-}  // namespace
+} // namespace
 
 bool DownstreamSession::prepareRequest(http::MessageHead& head) {
   snapshot_ = worker_.snapshot();
@@ -49,12 +51,14 @@ bool DownstreamSession::prepareRequest(http::MessageHead& head) {
   // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in 1.0.
   size_t hosts = head.count("host");
   if (hosts > 1 || (!is10 && hosts == 0)) {
-    parser_.fail(ErrorKind::kBadRequest, hosts > 1 ? "more than one Host header" : "missing Host header");
+    parser_.fail(ErrorKind::kBadRequest,
+                 hosts > 1 ? "more than one Host header" : "missing Host header");
     return false;
   }
   std::string_view path, query, authority;
   if (!parseTarget(head, &path, &query, &authority)) return false;
-  if (authority.empty() && hosts == 1) authority = head.value(static_cast<size_t>(head.find("host")));
+  if (authority.empty() && hosts == 1)
+    authority = head.value(static_cast<size_t>(head.find("host")));
   setHost(authority);
   const config::Limits& limits = snapshot_->limits;
   if (head.has_content_length && limits.max_body_bytes != 0 &&
@@ -88,7 +92,9 @@ bool DownstreamSession::parseTarget(const http::MessageHead& head, std::string_v
     return true;
   }
   if (t.empty() || t.front() != '/') {
-    size_t skip = startsWithIgnoreCase(t, "http://") ? 7 : startsWithIgnoreCase(t, "https://") ? 8 : 0;
+    size_t skip = startsWithIgnoreCase(t, "http://")    ? 7
+                  : startsWithIgnoreCase(t, "https://") ? 8
+                                                        : 0;
     if (skip == 0) {
       parser_.fail(ErrorKind::kBadRequest, "invalid request target");
       return false;
@@ -109,7 +115,7 @@ bool DownstreamSession::parseTarget(const http::MessageHead& head, std::string_v
   std::string_view origin = target_;
   size_t hash = origin.find('#');
   if (hash != std::string_view::npos) {
-    target_.resize(hash);  // fragments are never sent (RFC 9110 section 4.2.5)
+    target_.resize(hash); // fragments are never sent (RFC 9110 section 4.2.5)
     origin = target_;
   }
   size_t q = origin.find('?');
@@ -129,14 +135,16 @@ void DownstreamSession::setHost(std::string_view authority) {
     if (colon != std::string_view::npos) h = h.substr(0, colon);
   }
   host_.assign(h);
-  for (char& c : host_) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  for (char& c : host_)
+    c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
   forward_host_.assign(authority);
 }
 
 void DownstreamSession::routeRequest(const http::MessageHead& head, std::string_view path,
                                      std::string_view query) {
   header_views_.clear();
-  for (size_t i = 0; i < head.fieldCount(); ++i) header_views_.push_back({head.name(i), head.value(i)});
+  for (size_t i = 0; i < head.fieldCount(); ++i)
+    header_views_.push_back({head.name(i), head.value(i)});
   routing::RequestView view{record_.method, path, query, host_, header_views_};
   route_ = snapshot_->routes->match(view, worker_.matchScratch());
   if (route_ < 0) return;
@@ -158,18 +166,16 @@ void DownstreamSession::dispatch() {
 
 bool DownstreamSession::retryable(UpstreamFailure failure) const noexcept {
   switch (failure) {
-    case UpstreamFailure::kConnect:
-    case UpstreamFailure::kConnectTimeout:
-      return !request_head_sent_;  // nothing reached the server
-    case UpstreamFailure::kClosedEarly:
-    case UpstreamFailure::kWrite:
-      // The request may have reached the server; repeat it only when no body
-      // byte was consumed (it can be sent again) and it is safe to repeat:
-      // idempotent, or sent on a reused connection the server had closed.
-      if (request_body_consumed_ || upgrade_request_) return false;
-      return isIdempotent(parser_.head().method) || (upstream_reused_ && request_done_);
-    default:
-      return false;
+  case UpstreamFailure::kConnect:
+  case UpstreamFailure::kConnectTimeout: return !request_head_sent_; // nothing reached the server
+  case UpstreamFailure::kClosedEarly:
+  case UpstreamFailure::kWrite:
+    // The request may have reached the server; repeat it only when no body
+    // byte was consumed (it can be sent again) and it is safe to repeat:
+    // idempotent, or sent on a reused connection the server had closed.
+    if (request_body_consumed_ || upgrade_request_) return false;
+    return isIdempotent(parser_.head().method) || (upstream_reused_ && request_done_);
+  default: return false;
   }
 }
 
@@ -249,4 +255,4 @@ void DownstreamSession::sendRequestHead() {
   updateReading();
 }
 
-}  // namespace proxy
+} // namespace proxy

@@ -33,7 +33,7 @@ void formatPeer(const sockaddr_storage& ss, char* ip, size_t ip_len, char* both,
   }
 }
 
-}  // namespace
+} // namespace
 
 DownstreamSession::DownstreamSession(Worker& worker, size_t listener)
     : worker_(worker), listener_(listener),
@@ -82,7 +82,7 @@ void DownstreamSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* bu
     self->handleClientEof();
     return;
   }
-  if (self->drop_client_bytes_) return;  // lingering close: discard
+  if (self->drop_client_bytes_) return; // lingering close: discard
   self->feed(buf->base, static_cast<size_t>(nread));
 }
 
@@ -101,7 +101,7 @@ void DownstreamSession::feed(const char* data, size_t length) {
     }
     return;
   }
-  if (!pending_.empty()) {  // keep order behind bytes parsed earlier
+  if (!pending_.empty()) { // keep order behind bytes parsed earlier
     pending_.append(data, length);
     feedPending();
     return;
@@ -144,22 +144,16 @@ void DownstreamSession::handleOutcome(http::Parser::Outcome o, const char* data,
 
 void DownstreamSession::handleClientEof() {
   switch (phase_) {
-    case Phase::kIdle:
-    case Phase::kFlushing:
-      close();
-      return;
-    case Phase::kHead:
-      abort({'C', 'R'});
-      return;
-    case Phase::kTunnel:
-      // Half-close: pass the client's FIN on; the tunnel ends with the upstream's.
-      tunnel_client_eof_ = true;
-      if (upstream_ != nullptr) upstream_->shutdownWrite();
-      updateReading();
-      return;
-    default:
-      abort({'C', response_started_ ? 'D' : (request_done_ ? 'H' : 'D')});
-      return;
+  case Phase::kIdle:
+  case Phase::kFlushing: close(); return;
+  case Phase::kHead: abort({'C', 'R'}); return;
+  case Phase::kTunnel:
+    // Half-close: pass the client's FIN on; the tunnel ends with the upstream's.
+    tunnel_client_eof_ = true;
+    if (upstream_ != nullptr) upstream_->shutdownWrite();
+    updateReading();
+    return;
+  default: abort({'C', response_started_ ? 'D' : (request_done_ ? 'H' : 'D')}); return;
   }
 }
 
@@ -193,7 +187,7 @@ int DownstreamSession::onBody(const char* data, size_t length) noexcept {
 
 int DownstreamSession::onMessageComplete() noexcept {
   request_done_ = true;
-  if (upgrade_request_) return http::Parser::kProceed;  // llhttp then reports the upgrade
+  if (upgrade_request_) return http::Parser::kProceed; // llhttp then reports the upgrade
   if (phase_ == Phase::kDispatch) return http::Parser::kPause;
   if (upstream_ != nullptr) {
     if (request_framing_ == http::Framing::kChunked) {
@@ -212,7 +206,7 @@ int DownstreamSession::onMessageComplete() noexcept {
 }
 
 void DownstreamSession::forwardBody(const char* data, size_t length) {
-  if (upstream_ == nullptr) return;  // the exchange already failed; the body is dropped
+  if (upstream_ == nullptr) return; // the exchange already failed; the body is dropped
   request_body_consumed_ = true;
   bool ok;
   if (request_framing_ == http::Framing::kChunked) {
@@ -247,14 +241,14 @@ void DownstreamSession::onUpstreamWritable() noexcept {
 void DownstreamSession::updateReading() noexcept {
   bool want = false;
   switch (phase_) {
-    case Phase::kIdle:
-    case Phase::kHead: want = !parser_paused_; break;
-    case Phase::kExchange:
-      want = request_head_sent_ && !request_done_ && !parser_paused_ && !upstream_congested_;
-      break;
-    case Phase::kTunnel: want = !upstream_congested_ && !tunnel_client_eof_; break;
-    case Phase::kFlushing: want = drop_client_bytes_; break;
-    default: want = false; break;
+  case Phase::kIdle:
+  case Phase::kHead: want = !parser_paused_; break;
+  case Phase::kExchange:
+    want = request_head_sent_ && !request_done_ && !parser_paused_ && !upstream_congested_;
+    break;
+  case Phase::kTunnel: want = !upstream_congested_ && !tunnel_client_eof_; break;
+  case Phase::kFlushing: want = drop_client_bytes_; break;
+  default: want = false; break;
   }
   if (want == reading_ || !tcp_) return;
   reading_ = want;
@@ -269,7 +263,8 @@ void DownstreamSession::armClientTimer(uint64_t ms) noexcept { uv::arm(timer_, m
 
 bool DownstreamSession::writeClient(const uv_buf_t* bufs, unsigned count) noexcept {
   bool queued = false;
-  for (unsigned i = 0; i < count; ++i) record_.bytes_out += bufs[i].len;
+  for (unsigned i = 0; i < count; ++i)
+    record_.bytes_out += bufs[i].len;
   if (uv::write(tcp_.stream(), bufs, count, &queued) != 0) {
     abort({'C', response_started_ ? 'D' : 'H'});
     return false;
@@ -291,10 +286,11 @@ void DownstreamSession::onWriteDone(int status) noexcept {
     }
     return;
   }
-  if (client_congested_ && uv_stream_get_write_queue_size(tcp_.stream()) <= UpstreamConnection::kLowWater) {
+  if (client_congested_ &&
+      uv_stream_get_write_queue_size(tcp_.stream()) <= UpstreamConnection::kLowWater) {
     client_congested_ = false;
     if (upstream_ != nullptr) upstream_->resumeReading();
   }
 }
 
-}  // namespace proxy
+} // namespace proxy

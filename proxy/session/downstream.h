@@ -33,13 +33,13 @@ class DownstreamSession final : public uv::StreamOwner,
                                 public http::Parser::Handler,
                                 public UpstreamConnection::User,
                                 public Reapable {
- public:
+public:
   // Takes the accepted connection from `server`; false if accept failed.
   static bool accept(Worker& worker, uv_stream_t* server, size_t listener);
 
   // Worker-initiated: drain (finish the current exchange, then close) or stop.
   void drain() noexcept;
-  void stopNow() noexcept;  // drain deadline or SIGINT: log what is cut off ('D'), close
+  void stopNow() noexcept; // drain deadline or SIGINT: log what is cut off ('D'), close
   void close() noexcept;
   bool closing() const noexcept { return phase_ == Phase::kClosed; }
 
@@ -62,14 +62,14 @@ class DownstreamSession final : public uv::StreamOwner,
 
   ~DownstreamSession() override;
 
- private:
+private:
   enum class Phase {
-    kIdle,        // keep-alive, waiting for the first byte of a request
-    kHead,        // reading a request head
-    kDispatch,    // head complete, choosing a server / connecting
-    kExchange,    // request streaming up and/or response streaming down
-    kTunnel,      // after 101: bytes both ways
-    kFlushing,    // last bytes written, then close
+    kIdle,     // keep-alive, waiting for the first byte of a request
+    kHead,     // reading a request head
+    kDispatch, // head complete, choosing a server / connecting
+    kExchange, // request streaming up and/or response streaming down
+    kTunnel,   // after 101: bytes both ways
+    kFlushing, // last bytes written, then close
     kClosed,
   };
 
@@ -121,41 +121,41 @@ class DownstreamSession final : public uv::StreamOwner,
   http::Parser parser_;
   std::string pending_;  // received, not yet parsed (pipelined requests, early body bytes)
   std::string out_;      // scratch for serialising heads
-  char client_[64] = {};   // "ip:port"
+  char client_[64] = {}; // "ip:port"
   char client_ip_[48] = {};
   bool reading_ = false;
   bool upstream_congested_ = false;
   bool parser_paused_ = false;
   bool draining_ = false;
-  bool drop_client_bytes_ = false;  // linger after close: read and discard
-  bool client_congested_ = false;   // our writes to the client are queued above high water
+  bool drop_client_bytes_ = false; // linger after close: read and discard
+  bool client_congested_ = false;  // our writes to the client are queued above high water
   bool tunnel_client_eof_ = false;
 
   // ---- the current exchange ----
-  std::shared_ptr<const config::Snapshot> snapshot_;  // pinned for the exchange
+  std::shared_ptr<const config::Snapshot> snapshot_; // pinned for the exchange
   UpstreamConnection* upstream_ = nullptr;
   std::vector<routing::Header> header_views_;
-  std::string host_;             // lowercased, port stripped: what routes match
-  std::string forward_host_;     // Host sent upstream (authority as received)
-  std::string target_;           // target to send upstream (origin-form)
+  std::string host_;         // lowercased, port stripped: what routes match
+  std::string forward_host_; // Host sent upstream (authority as received)
+  std::string target_;       // target to send upstream (origin-form)
   int route_ = -1;
   size_t pool_ = 0;
   int server_ = -1;
-  std::vector<uint8_t> tried_;   // servers of the pool already tried for this request
+  std::vector<uint8_t> tried_; // servers of the pool already tried for this request
   http::Framing request_framing_ = http::Framing::kNone;
   http::Framing response_framing_ = http::Framing::kNone;
   bool request_head_sent_ = false;
   bool request_done_ = false;
-  bool request_body_consumed_ = false;  // some body byte was read and forwarded
-  bool response_started_ = false;       // a final response head went downstream
+  bool request_body_consumed_ = false; // some body byte was read and forwarded
+  bool response_started_ = false;      // a final response head went downstream
   bool close_after_ = false;
   bool head_request_ = false;
   bool upgrade_request_ = false;
   bool upstream_reused_ = false;
-  bool force_fresh_ = false;            // retrying: do not reuse an idle connection
+  bool force_fresh_ = false; // retrying: do not reuse an idle connection
   UpstreamFailure last_failure_ = UpstreamFailure::kConnect;
   unsigned attempts_ = 0;
   ExchangeRecord record_;
 };
 
-}  // namespace proxy
+} // namespace proxy

@@ -8,12 +8,12 @@
 namespace proxy {
 
 namespace {
-constexpr uint64_t kLingerMs = 2000;  // read-and-discard after our last byte (lingering close)
+constexpr uint64_t kLingerMs = 2000; // read-and-discard after our last byte (lingering close)
 
 uv_buf_t constBuf(std::string_view s) {
   return uv_buf_init(const_cast<char*>(s.data()), static_cast<unsigned>(s.size()));
 }
-}  // namespace
+} // namespace
 
 int DownstreamSession::onUpstreamHead(http::MessageHead& head) noexcept {
   if (closing()) return http::Parser::kFail;
@@ -27,7 +27,7 @@ int DownstreamSession::onUpstreamHead(http::MessageHead& head) noexcept {
     writeClient(&b, 1);
     return closing() ? http::Parser::kFail : http::Parser::kProceed;
   }
-  if (head.status == 101 && !upgrade_request_) return http::Parser::kFail;  // -> 502
+  if (head.status == 101 && !upgrade_request_) return http::Parser::kFail; // -> 502
   record_.status = head.status;
   record_.head_ns = uv_hrtime();
   http::DownstreamResponse info;
@@ -88,7 +88,7 @@ void DownstreamSession::onUpstreamComplete(bool reusable) noexcept {
 }
 
 void DownstreamSession::onUpstreamFailed(UpstreamFailure failure) noexcept {
-  upstream_ = nullptr;  // the connection detached itself (or was abandoned)
+  upstream_ = nullptr; // the connection detached itself (or was abandoned)
   if (closing()) return;
   last_failure_ = failure;
   if (response_started_) {
@@ -108,21 +108,21 @@ void DownstreamSession::onUpstreamFailed(UpstreamFailure failure) noexcept {
     return;
   }
   switch (failure) {
-    case UpstreamFailure::kConnect:
-      failExchange(ErrorKind::kBadGateway, {'S', 'C'}, "upstream refused the connection");
-      break;
-    case UpstreamFailure::kConnectTimeout:
-      failExchange(ErrorKind::kGatewayTimeout, {'s', 'C'}, "upstream connect timed out");
-      break;
-    case UpstreamFailure::kTimeout:
-      failExchange(ErrorKind::kGatewayTimeout, {'s', 'H'}, "upstream response timed out");
-      break;
-    case UpstreamFailure::kBadResponse:
-      failExchange(ErrorKind::kBadGateway, {'S', 'H'}, "upstream sent an invalid response");
-      break;
-    default:
-      failExchange(ErrorKind::kBadGateway, {'S', 'H'}, "upstream closed the connection");
-      break;
+  case UpstreamFailure::kConnect:
+    failExchange(ErrorKind::kBadGateway, {'S', 'C'}, "upstream refused the connection");
+    break;
+  case UpstreamFailure::kConnectTimeout:
+    failExchange(ErrorKind::kGatewayTimeout, {'s', 'C'}, "upstream connect timed out");
+    break;
+  case UpstreamFailure::kTimeout:
+    failExchange(ErrorKind::kGatewayTimeout, {'s', 'H'}, "upstream response timed out");
+    break;
+  case UpstreamFailure::kBadResponse:
+    failExchange(ErrorKind::kBadGateway, {'S', 'H'}, "upstream sent an invalid response");
+    break;
+  default:
+    failExchange(ErrorKind::kBadGateway, {'S', 'H'}, "upstream closed the connection");
+    break;
   }
 }
 
@@ -186,7 +186,7 @@ void DownstreamSession::startNextRequest() {
   armClientTimer(worker_.snapshot()->timeouts.client_idle);
   parser_paused_ = false;
   parser_.resume();
-  feedPending();  // a pipelined request may be waiting
+  feedPending(); // a pipelined request may be waiting
   if (closing()) return;
   updateReading();
 }
@@ -230,18 +230,12 @@ void DownstreamSession::onTimer(uv_timer_t* t) {
   auto* self = static_cast<DownstreamSession*>(t->data);
   if (self == nullptr) return;
   switch (self->phase_) {
-    case Phase::kHead:
-      self->respondLocal(408, "request header timeout", {'c', 'R'}, true);
-      break;
-    case Phase::kExchange:
-      self->respondLocal(408, "request body timeout", {'c', 'D'}, true);
-      break;
-    case Phase::kTunnel:
-      self->abort({'c', 'T'});
-      break;
-    default:  // idle keep-alive, lingering close, or a stuck dispatch
-      self->close();
-      break;
+  case Phase::kHead: self->respondLocal(408, "request header timeout", {'c', 'R'}, true); break;
+  case Phase::kExchange: self->respondLocal(408, "request body timeout", {'c', 'D'}, true); break;
+  case Phase::kTunnel: self->abort({'c', 'T'}); break;
+  default: // idle keep-alive, lingering close, or a stuck dispatch
+    self->close();
+    break;
   }
 }
 
@@ -285,11 +279,11 @@ void DownstreamSession::abort(Termination term) noexcept {
 
 void DownstreamSession::stopNow() noexcept {
   switch (phase_) {
-    case Phase::kHead: abort({'D', 'R'}); break;
-    case Phase::kDispatch: abort({'D', 'C'}); break;
-    case Phase::kExchange: abort({'D', response_started_ ? 'D' : 'H'}); break;
-    case Phase::kTunnel: abort({'D', 'T'}); break;
-    default: close(); break;
+  case Phase::kHead: abort({'D', 'R'}); break;
+  case Phase::kDispatch: abort({'D', 'C'}); break;
+  case Phase::kExchange: abort({'D', response_started_ ? 'D' : 'H'}); break;
+  case Phase::kTunnel: abort({'D', 'T'}); break;
+  default: close(); break;
   }
 }
 
@@ -309,4 +303,4 @@ void DownstreamSession::close() noexcept {
   worker_.reap(this);
 }
 
-}  // namespace proxy
+} // namespace proxy

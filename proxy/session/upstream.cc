@@ -5,10 +5,10 @@
 namespace proxy {
 
 namespace {
-constexpr uint64_t kIdleTimeoutMs = 15000;  // below common app-server keep-alive timeouts
+constexpr uint64_t kIdleTimeoutMs = 15000; // below common app-server keep-alive timeouts
 // Responses are not limited by the client-facing limits; this only bounds memory.
 constexpr http::HeadLimits kResponseLimits{65536, 1000, 65536};
-}  // namespace
+} // namespace
 
 UpstreamConnection::UpstreamConnection(Worker& worker, size_t pool, size_t server)
     : worker_(worker), pool_(pool), server_(server),
@@ -28,7 +28,8 @@ UpstreamConnection* UpstreamConnection::connect(Worker& worker, size_t pool, siz
   c->user_ = user;
   c->serverState().active++;
   int rc = c->tcp_.open(c, [&](uv_tcp_t* h) { return uv_tcp_init(worker.loop(), h); });
-  if (rc == 0) rc = c->timer_.open(c, [&](uv_timer_t* h) { return uv_timer_init(worker.loop(), h); });
+  if (rc == 0)
+    rc = c->timer_.open(c, [&](uv_timer_t* h) { return uv_timer_init(worker.loop(), h); });
   if (rc == 0) {
     uv_tcp_nodelay(c->tcp_.get(), 1);
     c->connect_req_ = new uv_connect_t{};
@@ -66,7 +67,7 @@ UpstreamConnection* UpstreamConnection::takeIdle(Worker& worker, size_t pool, si
 void UpstreamConnection::onConnect(uv_connect_t* req, int status) {
   auto* self = static_cast<UpstreamConnection*>(req->data);
   delete req;
-  if (self == nullptr) return;  // closed while connecting
+  if (self == nullptr) return; // closed while connecting
   self->connect_req_ = nullptr;
   if (status != 0) {
     self->fail(UpstreamFailure::kConnect);
@@ -97,9 +98,9 @@ void UpstreamConnection::onTimer(uv_timer_t* t) {
   auto* self = static_cast<UpstreamConnection*>(t->data);
   if (self == nullptr) return;
   switch (self->state_) {
-    case State::kConnecting: self->fail(UpstreamFailure::kConnectTimeout); break;
-    case State::kActive: self->fail(UpstreamFailure::kTimeout); break;
-    default: self->close(); break;
+  case State::kConnecting: self->fail(UpstreamFailure::kConnectTimeout); break;
+  case State::kActive: self->fail(UpstreamFailure::kTimeout); break;
+  default: self->close(); break;
   }
 }
 
@@ -109,33 +110,33 @@ void UpstreamConnection::handleRead(const char* data, size_t length) {
     return;
   }
   if (state_ != State::kActive || user_ == nullptr) {
-    close();  // an idle connection must stay silent; anything else means it is unusable
+    close(); // an idle connection must stay silent; anything else means it is unusable
     return;
   }
   response_bytes_ += length;
   if (timer_ && uv_is_active(timer_.handle())) uv_timer_again(timer_.get());
   http::Parser::Outcome o = parser_.execute(data, length);
-  if (user_ == nullptr) {  // the exchange was aborted from inside a callback
+  if (user_ == nullptr) { // the exchange was aborted from inside a callback
     close();
     return;
   }
   switch (o.state) {
-    case http::Parser::State::kOk: return;
-    case http::Parser::State::kError: fail(UpstreamFailure::kBadResponse); return;
-    case http::Parser::State::kPaused: {
-      // A complete final response. Bytes after it (unsolicited) make the
-      // connection unusable.
-      bool reusable = o.consumed == length && parser_.head().keep_alive;
-      User* u = user_;
-      u->onUpstreamComplete(reusable);  // may release or close this connection
-      return;
-    }
-    case http::Parser::State::kUpgrade: {
-      state_ = State::kTunnel;
-      uv::disarm(timer_);
-      if (o.consumed < length) user_->onUpstreamTunnel(data + o.consumed, length - o.consumed);
-      return;
-    }
+  case http::Parser::State::kOk: return;
+  case http::Parser::State::kError: fail(UpstreamFailure::kBadResponse); return;
+  case http::Parser::State::kPaused: {
+    // A complete final response. Bytes after it (unsolicited) make the
+    // connection unusable.
+    bool reusable = o.consumed == length && parser_.head().keep_alive;
+    User* u = user_;
+    u->onUpstreamComplete(reusable); // may release or close this connection
+    return;
+  }
+  case http::Parser::State::kUpgrade: {
+    state_ = State::kTunnel;
+    uv::disarm(timer_);
+    if (o.consumed < length) user_->onUpstreamTunnel(data + o.consumed, length - o.consumed);
+    return;
+  }
   }
 }
 
@@ -194,7 +195,8 @@ void UpstreamConnection::onWriteDone(int status) noexcept {
       if (u != nullptr) u->onUpstreamTunnelEnd();
       return;
     }
-    fail(response_bytes_ == 0 ? UpstreamFailure::kClosedEarly : UpstreamFailure::kClosedMidResponse);
+    fail(response_bytes_ == 0 ? UpstreamFailure::kClosedEarly
+                              : UpstreamFailure::kClosedMidResponse);
     return;
   }
   if (user_ != nullptr && uv_stream_get_write_queue_size(tcp_.stream()) <= kLowWater) {
@@ -284,4 +286,4 @@ void UpstreamConnection::close() noexcept {
   worker_.reap(this);
 }
 
-}  // namespace proxy
+} // namespace proxy

@@ -22,32 +22,32 @@
 namespace proxy {
 
 enum class UpstreamFailure {
-  kConnect,          // refused, unreachable, or reset during connect
+  kConnect, // refused, unreachable, or reset during connect
   kConnectTimeout,
-  kClosedEarly,      // EOF or reset before any response byte
+  kClosedEarly, // EOF or reset before any response byte
   kClosedMidResponse,
-  kBadResponse,      // framing or syntax error in the response
-  kTimeout,          // no response byte within upstream_response
-  kWrite,            // could not write the request
+  kBadResponse, // framing or syntax error in the response
+  kTimeout,     // no response byte within upstream_response
+  kWrite,       // could not write the request
 };
 
 class UpstreamConnection final : public uv::StreamOwner,
                                  public http::Parser::Handler,
                                  public Reapable {
- public:
+public:
   class User {
-   public:
+  public:
     virtual void onUpstreamReady() noexcept = 0;
     virtual void onUpstreamFailed(UpstreamFailure failure) noexcept = 0;
     // Return Parser::kSkipBody for a response to HEAD, else kProceed.
     virtual int onUpstreamHead(http::MessageHead& head) noexcept = 0;
     virtual void onUpstreamBody(const char* data, size_t length) noexcept = 0;
     virtual void onUpstreamComplete(bool reusable) noexcept = 0;
-    virtual void onUpstreamTunnel(const char* data, size_t length) noexcept = 0;  // after 101
+    virtual void onUpstreamTunnel(const char* data, size_t length) noexcept = 0; // after 101
     virtual void onUpstreamTunnelEnd() noexcept = 0;
-    virtual void onUpstreamWritable() noexcept = 0;  // queue fell below the low-water mark
+    virtual void onUpstreamWritable() noexcept = 0; // queue fell below the low-water mark
 
-   protected:
+  protected:
     ~User() = default;
   };
 
@@ -86,7 +86,7 @@ class UpstreamConnection final : public uv::StreamOwner,
 
   ~UpstreamConnection() override;
 
- private:
+private:
   enum class State { kConnecting, kActive, kIdle, kTunnel, kClosed };
   UpstreamConnection(Worker& worker, size_t pool, size_t server);
 
@@ -108,7 +108,7 @@ class UpstreamConnection final : public uv::StreamOwner,
   User* user_ = nullptr;
   uv::Tcp tcp_;
   uv::Timer timer_;
-  uv_connect_t* connect_req_ = nullptr;  // freed in onConnect
+  uv_connect_t* connect_req_ = nullptr; // freed in onConnect
   http::Parser parser_;
   State state_ = State::kConnecting;
   uint64_t response_bytes_ = 0;
@@ -120,4 +120,4 @@ class UpstreamConnection final : public uv::StreamOwner,
   bool timed_out_ = false;
 };
 
-}  // namespace proxy
+} // namespace proxy

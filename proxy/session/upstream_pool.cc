@@ -8,10 +8,11 @@ namespace {
 std::vector<uint32_t> weightsOf(const config::Pool& pool) {
   std::vector<uint32_t> w;
   w.reserve(pool.servers.size());
-  for (const config::Server& s : pool.servers) w.push_back(s.weight);
+  for (const config::Server& s : pool.servers)
+    w.push_back(s.weight);
   return w;
 }
-}  // namespace
+} // namespace
 
 PoolState::PoolState(const config::Pool& pool)
     : balancer(weightsOf(pool)), servers(pool.servers.size()) {}
@@ -19,7 +20,8 @@ PoolState::PoolState(const config::Pool& pool)
 void UpstreamPools::init(const config::Snapshot& snapshot) {
   pools_.clear();
   pools_.reserve(snapshot.pools.size());
-  for (const config::Pool& p : snapshot.pools) pools_.emplace_back(p);
+  for (const config::Pool& p : snapshot.pools)
+    pools_.emplace_back(p);
 }
 
 void UpstreamPools::closeIdle() {
@@ -27,9 +29,10 @@ void UpstreamPools::closeIdle() {
     for (ServerState& s : p.servers) {
       std::vector<UpstreamConnection*> idle;
       idle.swap(s.idle);
-      for (UpstreamConnection* c : idle) c->abandon();
+      for (UpstreamConnection* c : idle)
+        c->abandon();
     }
   }
 }
 
-}  // namespace proxy
+} // namespace proxy

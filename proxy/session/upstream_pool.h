@@ -14,8 +14,8 @@ namespace proxy {
 class UpstreamConnection;
 
 struct ServerState {
-  std::vector<UpstreamConnection*> idle;  // most recently used last
-  unsigned active = 0;                    // connections attached to an exchange
+  std::vector<UpstreamConnection*> idle; // most recently used last
+  unsigned active = 0;                   // connections attached to an exchange
 };
 
 struct PoolState {
@@ -25,7 +25,7 @@ struct PoolState {
 };
 
 class UpstreamPools {
- public:
+public:
   static constexpr size_t kMaxIdlePerServer = 64;
 
   void init(const config::Snapshot& snapshot);
@@ -34,8 +34,8 @@ class UpstreamPools {
   // Closes every idle connection (drain, stop).
   void closeIdle();
 
- private:
+private:
   std::vector<PoolState> pools_;
 };
 
-}  // namespace proxy
+} // namespace proxy

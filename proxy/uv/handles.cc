@@ -11,23 +11,24 @@ namespace {
 struct WriteRequest {
   uv_write_t req;
   size_t length;
-  char data[1];  // flexible tail: `length` bytes
+  char data[1]; // flexible tail: `length` bytes
 };
 
 void onWritten(uv_write_t* req, int status) {
   uv_stream_t* stream = req->handle;
   std::free(req);
   auto* owner = stream != nullptr ? static_cast<StreamOwner*>(stream->data) : nullptr;
-  if (owner == nullptr) return;  // owner closed the stream: nothing to tell
+  if (owner == nullptr) return; // owner closed the stream: nothing to tell
   owner->onWriteDone(status);
 }
 
-}  // namespace
+} // namespace
 
 int write(uv_stream_t* stream, const uv_buf_t* bufs, unsigned count, bool* queued) {
   *queued = false;
   size_t total = 0;
-  for (unsigned i = 0; i < count; ++i) total += bufs[i].len;
+  for (unsigned i = 0; i < count; ++i)
+    total += bufs[i].len;
   if (total == 0) return 0;
   size_t sent = 0;
   // uv_try_write only helps when nothing is queued already (ordering).
@@ -74,4 +75,4 @@ void disarm(Timer& timer) noexcept {
   if (timer) uv_timer_stop(timer.get());
 }
 
-}  // namespace proxy::uv
+} // namespace proxy::uv

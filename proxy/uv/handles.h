@@ -14,9 +14,8 @@
 
 namespace proxy::uv {
 
-template <class T>
-class Handle {
- public:
+template <class T> class Handle {
+public:
   Handle() = default;
   ~Handle() { close(); }
   Handle(const Handle&) = delete;
@@ -32,8 +31,7 @@ class Handle {
 
   // Allocates the handle; `init` is the uv_*_init call to make on it.
   // Returns the libuv error (the memory is released on failure).
-  template <class Init>
-  int open(void* data, Init&& init) {
+  template <class Init> int open(void* data, Init&& init) {
     close();
     T* h = new T{};
     int rc = init(h);
@@ -50,7 +48,8 @@ class Handle {
     if (h_ == nullptr) return;
     T* h = std::exchange(h_, nullptr);
     h->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<T*>(x); });
+    uv_close(reinterpret_cast<uv_handle_t*>(h),
+             [](uv_handle_t* x) { delete reinterpret_cast<T*>(x); });
   }
 
   T* get() const noexcept { return h_; }
@@ -58,7 +57,7 @@ class Handle {
   uv_handle_t* handle() const noexcept { return reinterpret_cast<uv_handle_t*>(h_); }
   explicit operator bool() const noexcept { return h_ != nullptr; }
 
- private:
+private:
   T* h_ = nullptr;
 };
 
@@ -71,10 +70,10 @@ using Check = Handle<uv_check_t>;
 // Anything whose stream->data points at it and that wants to hear about
 // finished writes (backpressure release, flush-then-close).
 class StreamOwner {
- public:
+public:
   virtual void onWriteDone(int status) noexcept = 0;
 
- protected:
+protected:
   ~StreamOwner() = default;
 };
 
@@ -89,4 +88,4 @@ int write(uv_stream_t* stream, const uv_buf_t* bufs, unsigned count, bool* queue
 void arm(Timer& timer, uint64_t ms, uv_timer_cb cb) noexcept;
 void disarm(Timer& timer) noexcept;
 
-}  // namespace proxy::uv
+} // namespace proxy::uv

@@ -35,20 +35,17 @@ TEST_CASE("YAML syntax errors carry the parser's position") {
 
 TEST_CASE("unknown keys at every level, with the allowed keys and a suggestion") {
   LoadResult top = load("listners: []\n" + minimal());
-  CHECK(hasError(top,
-                 "test.yaml:1:1: listners: unknown key 'listners' (did you mean "
-                 "'listeners'?); allowed keys: workers, access_log, listeners, timeouts, "
-                 "limits, pools, routes"));
+  CHECK(hasError(top, "test.yaml:1:1: listners: unknown key 'listners' (did you mean "
+                      "'listeners'?); allowed keys: workers, access_log, listeners, timeouts, "
+                      "limits, pools, routes"));
   LoadResult match =
       loadRoutes("routes:\n  - name: r\n    pool: app\n    match: {path_prefx: /x}\n");
-  CHECK(hasError(match,
-                 "test.yaml:10:13: routes[0].match.path_prefx: unknown key 'path_prefx' "
-                 "(did you mean 'path_prefix'?); allowed keys: host, path, path_prefix, "
-                 "path_regex, methods, headers, cookies, query"));
+  CHECK(hasError(match, "test.yaml:10:13: routes[0].match.path_prefx: unknown key 'path_prefx' "
+                        "(did you mean 'path_prefix'?); allowed keys: host, path, path_prefix, "
+                        "path_regex, methods, headers, cookies, query"));
   LoadResult far = load("timeouts: {bogus: 1s}\n" + minimal());
-  CHECK(hasError(far,
-                 "test.yaml:1:12: timeouts.bogus: unknown key 'bogus'; allowed keys: "
-                 "connect, client_header, client_idle, upstream_response, drain"));
+  CHECK(hasError(far, "test.yaml:1:12: timeouts.bogus: unknown key 'bogus'; allowed keys: "
+                      "connect, client_header, client_idle, upstream_response, drain"));
   LoadResult server = load(R"(listeners: [{name: l, address: '127.0.0.1:0'}]
 pools: [{name: p, servers: [{name: s, address: '127.0.0.1:1', wieght: 2}]}]
 routes: [{name: r, pool: p}]
@@ -75,13 +72,11 @@ routes:
   CHECK(hasError(r, "test.yaml:1:10: workers: expected a positive integer or 'auto', got a list"));
   CHECK(hasError(r, "test.yaml:2:12: listeners: expected a list ('- ...' items), got a mapping"));
   CHECK(hasError(r, "test.yaml:4:11: pools[0].name: expected a string, got a list"));
-  CHECK(hasError(r,
-                 "test.yaml:5:14: pools[0].servers: expected a list ('- ...' items), got "
-                 "'nope'"));
+  CHECK(hasError(r, "test.yaml:5:14: pools[0].servers: expected a list ('- ...' items), got "
+                    "'nope'"));
   CHECK(hasError(r, "test.yaml:8:11: routes[0].pool: expected a string, got a mapping"));
-  CHECK(hasError(r,
-                 "test.yaml:9:12: routes[0].match: expected a mapping (key: value), got a "
-                 "list"));
+  CHECK(hasError(r, "test.yaml:9:12: routes[0].match: expected a mapping (key: value), got a "
+                    "list"));
   LoadResult items = load("listeners: [x]\n" + minimal().substr(minimal().find("pools")));
   CHECK(hasError(items, "test.yaml:1:13: listeners[0]: expected a mapping (key: value), got 'x'"));
 }
@@ -133,18 +128,14 @@ routes:
 )");
   INFO(allErrors(r));
   CHECK(r.errors.size() == 4);
-  CHECK(hasError(r,
-                 "test.yaml:3:12: listeners[1].name: duplicate listener name 'l' (first "
-                 "defined at 2:12)"));
-  CHECK(hasError(r,
-                 "test.yaml:5:67: pools[0].servers[1].name: duplicate server name 's' (first "
-                 "defined at 5:32)"));
-  CHECK(hasError(r,
-                 "test.yaml:6:12: pools[1].name: duplicate pool name 'p' (first defined at "
-                 "5:12)"));
-  CHECK(hasError(r,
-                 "test.yaml:9:12: routes[1].name: duplicate route name 'r' (first defined at "
-                 "8:12)"));
+  CHECK(hasError(r, "test.yaml:3:12: listeners[1].name: duplicate listener name 'l' (first "
+                    "defined at 2:12)"));
+  CHECK(hasError(r, "test.yaml:5:67: pools[0].servers[1].name: duplicate server name 's' (first "
+                    "defined at 5:32)"));
+  CHECK(hasError(r, "test.yaml:6:12: pools[1].name: duplicate pool name 'p' (first defined at "
+                    "5:12)"));
+  CHECK(hasError(r, "test.yaml:9:12: routes[1].name: duplicate route name 'r' (first defined at "
+                    "8:12)"));
 }
 
 TEST_CASE("two listeners on one address are rejected, unless the port is 0") {
@@ -156,9 +147,8 @@ TEST_CASE("two listeners on one address are rejected, unless the port is 0") {
 )" + minimal().substr(minimal().find("pools")));
   INFO(allErrors(r));
   REQUIRE(r.errors.size() == 1);
-  CHECK(r.errors[0].str() ==
-        "test.yaml:3:24: listeners[1].address: address 127.0.0.1:8080 is "
-        "already used by listeners[0].address at 2:24");
+  CHECK(r.errors[0].str() == "test.yaml:3:24: listeners[1].address: address 127.0.0.1:8080 is "
+                             "already used by listeners[0].address at 2:24");
 }
 
 TEST_CASE("routes: missing or unknown pool, missing name") {
@@ -170,9 +160,8 @@ TEST_CASE("routes: missing or unknown pool, missing name") {
 )");
   INFO(allErrors(r));
   CHECK(r.errors.size() == 3);
-  CHECK(hasError(r,
-                 "test.yaml:8:21: routes[0].pool: unknown pool 'ap' (did you mean 'app'?); "
-                 "defined pools: app"));
+  CHECK(hasError(r, "test.yaml:8:21: routes[0].pool: unknown pool 'ap' (did you mean 'app'?); "
+                    "defined pools: app"));
   CHECK(hasError(r, "test.yaml:9:5: routes[1]: missing required key 'pool'"));
   CHECK(hasError(r, "test.yaml:11:5: routes[2]: missing required key 'name'"));
 }
@@ -188,13 +177,11 @@ TEST_CASE("paths: one kind only, path and path_prefix start with '/'") {
 )");
   INFO(allErrors(r));
   CHECK(r.errors.size() == 3);
-  CHECK(hasError(r,
-                 "test.yaml:12:20: routes[0].match.path_prefix: only one of path, path_prefix "
-                 "and path_regex may be set (routes[0].match.path is already set)"));
+  CHECK(hasError(r, "test.yaml:12:20: routes[0].match.path_prefix: only one of path, path_prefix "
+                    "and path_regex may be set (routes[0].match.path is already set)"));
   CHECK(hasErrorAt(r, "routes[0].match.path_regex", 13, 19, "only one of path"));
-  CHECK(hasError(r,
-                 "test.yaml:12:20: routes[0].match.path_prefix: must start with '/', got "
-                 "'api'"));
+  CHECK(hasError(r, "test.yaml:12:20: routes[0].match.path_prefix: must start with '/', got "
+                    "'api'"));
 }
 
 TEST_CASE("methods: uppercase tokens only, with a hint for lowercase") {
@@ -202,9 +189,8 @@ TEST_CASE("methods: uppercase tokens only, with a hint for lowercase") {
       loadRoutes("routes:\n  - {name: r, pool: app, match: {methods: [get, 'GE T', '']}}\n");
   INFO(allErrors(r));
   CHECK(r.errors.size() == 3);
-  CHECK(hasError(r,
-                 "test.yaml:8:44: routes[0].match.methods[0]: methods are case-sensitive "
-                 "(RFC 9110 9.1); write 'GET' instead of 'get'"));
+  CHECK(hasError(r, "test.yaml:8:44: routes[0].match.methods[0]: methods are case-sensitive "
+                    "(RFC 9110 9.1); write 'GET' instead of 'get'"));
   CHECK(hasErrorAt(r, "routes[0].match.methods[1]", 8, 49, "'GE T' is not a valid method"));
   CHECK(hasErrorAt(r, "routes[0].match.methods[2]", 8, 57, "'' is not a valid method"));
 }
@@ -221,9 +207,8 @@ TEST_CASE("header and cookie names must be tokens; header names are case-insensi
   INFO(allErrors(r));
   CHECK(r.errors.size() == 3);
   CHECK(hasErrorAt(r, "routes[0].match.headers.X Beta", 11, 17, "not a valid header name"));
-  CHECK(hasError(r,
-                 "test.yaml:11:38: routes[0].match.headers.x-a: header 'x-a' is already "
-                 "matched by routes[0].match.headers.X-A (names are case-insensitive)"));
+  CHECK(hasError(r, "test.yaml:11:38: routes[0].match.headers.x-a: header 'x-a' is already "
+                    "matched by routes[0].match.headers.X-A (names are case-insensitive)"));
   CHECK(hasErrorAt(r, "routes[0].match.cookies.a;b", 12, 17, "not a valid cookie name"));
 }
 
@@ -252,26 +237,20 @@ routes: [{name: r, pool: p}]
 )");
   INFO(allErrors(r));
   CHECK(r.errors.size() == 10);
-  CHECK(hasError(r,
-                 "test.yaml:2:24: listeners[0].address: 'example.com' is not allowed here: "
-                 "use a numeric IPv4 address, [IPv6] or localhost"));
-  CHECK(hasError(r,
-                 "test.yaml:3:24: listeners[1].address: missing port; expected host:port, "
-                 "e.g. 127.0.0.1:8080 or [::1]:8080"));
-  CHECK(hasError(r,
-                 "test.yaml:4:24: listeners[2].address: an IPv6 address needs brackets, e.g. "
-                 "[::1]:8080"));
-  CHECK(hasError(r,
-                 "test.yaml:5:24: listeners[3].address: port must be a number between 0 and "
-                 "65535"));
+  CHECK(hasError(r, "test.yaml:2:24: listeners[0].address: 'example.com' is not allowed here: "
+                    "use a numeric IPv4 address, [IPv6] or localhost"));
+  CHECK(hasError(r, "test.yaml:3:24: listeners[1].address: missing port; expected host:port, "
+                    "e.g. 127.0.0.1:8080 or [::1]:8080"));
+  CHECK(hasError(r, "test.yaml:4:24: listeners[2].address: an IPv6 address needs brackets, e.g. "
+                    "[::1]:8080"));
+  CHECK(hasError(r, "test.yaml:5:24: listeners[3].address: port must be a number between 0 and "
+                    "65535"));
   CHECK(hasErrorAt(r, "listeners[4].address", 6, 24, "missing ']'"));
   CHECK(hasErrorAt(r, "listeners[5].address", 7, 24, "'300.1.1.1' is not a valid IPv4 address"));
-  CHECK(hasError(r,
-                 "test.yaml:11:28: pools[0].servers[0].address: port must be a number between "
-                 "1 and 65535"));
-  CHECK(hasError(r,
-                 "test.yaml:12:28: pools[0].servers[1].address: cannot resolve "
-                 "'no-such-host.invalid': Name or service not known"));
+  CHECK(hasError(r, "test.yaml:11:28: pools[0].servers[0].address: port must be a number between "
+                    "1 and 65535"));
+  CHECK(hasError(r, "test.yaml:12:28: pools[0].servers[1].address: cannot resolve "
+                    "'no-such-host.invalid': Name or service not known"));
   CHECK(hasErrorAt(r, "pools[0].servers[2].address", 13, 28, "missing host before ':'"));
   CHECK(hasErrorAt(r, "pools[0].servers[3].address", 14, 28, "missing port"));
 }
@@ -288,9 +267,8 @@ routes: [{name: r, pool: p}]
 )");
   INFO(allErrors(r));
   CHECK(r.errors.size() == 3);
-  CHECK(hasError(r,
-                 "test.yaml:5:51: pools[0].servers[0].weight: must be between 1 and 1000000, "
-                 "got 0"));
+  CHECK(hasError(r, "test.yaml:5:51: pools[0].servers[0].weight: must be between 1 and 1000000, "
+                    "got 0"));
   CHECK(hasErrorAt(r, "pools[0].servers[1].weight", 6, 51, "between 1 and 1000000"));
   CHECK(hasErrorAt(r, "pools[0].servers[2].weight", 7, 51, "expected a non-negative integer"));
 }
@@ -341,16 +319,14 @@ TEST_CASE("balance: round_robin only") {
 pools: [{name: p, balance: random, servers: [{name: s, address: '127.0.0.1:1'}]}]
 routes: [{name: r, pool: p}]
 )");
-  CHECK(hasError(r,
-                 "test.yaml:2:28: pools[0].balance: unknown balance 'random'; expected "
-                 "round_robin"));
+  CHECK(hasError(r, "test.yaml:2:28: pools[0].balance: unknown balance 'random'; expected "
+                    "round_robin"));
 }
 
 TEST_CASE("names: letters, digits, '_', '-', '.'") {
   LoadResult r = loadRoutes("routes: [{name: 'my route', pool: app}]\n");
-  CHECK(hasError(r,
-                 "test.yaml:7:17: routes[0].name: invalid route name 'my route': use 1 to 64 "
-                 "letters, digits, '_', '-' or '.'"));
+  CHECK(hasError(r, "test.yaml:7:17: routes[0].name: invalid route name 'my route': use 1 to 64 "
+                    "letters, digits, '_', '-' or '.'"));
 }
 
 TEST_CASE("limits: sane ranges") {
@@ -359,28 +335,24 @@ TEST_CASE("limits: sane ranges") {
       minimal());
   INFO(allErrors(r));
   CHECK(r.errors.size() == 4);
-  CHECK(hasError(r,
-                 "test.yaml:1:28: limits.max_header_bytes: must be between 1024 and 1048576, "
-                 "got 512"));
+  CHECK(hasError(r, "test.yaml:1:28: limits.max_header_bytes: must be between 1024 and 1048576, "
+                    "got 512"));
   CHECK(hasErrorAt(r, "limits.max_headers", 1, 46, "between 1 and 1000, got 0"));
   CHECK(hasErrorAt(r, "limits.max_uri_bytes", 1, 64, "between 256 and 1048576, got 2097152"));
   CHECK(hasErrorAt(r, "limits.max_body_bytes", 1, 84, "expected a non-negative integer"));
 }
 
 TEST_CASE("durations: a unit is required; zero only for drain") {
-  LoadResult r = load(
-      "timeouts: {connect: 2, client_header: 1.5s, client_idle: 0s, drain: 0ms, "
-      "upstream_response: 25h}\n" +
-      minimal());
+  LoadResult r = load("timeouts: {connect: 2, client_header: 1.5s, client_idle: 0s, drain: 0ms, "
+                      "upstream_response: 25h}\n" +
+                      minimal());
   INFO(allErrors(r));
   CHECK(r.errors.size() == 4);
-  CHECK(hasError(r,
-                 "test.yaml:1:21: timeouts.connect: a duration needs a unit: write '2s' or "
-                 "'2ms'"));
+  CHECK(hasError(r, "test.yaml:1:21: timeouts.connect: a duration needs a unit: write '2s' or "
+                    "'2ms'"));
   CHECK(hasErrorAt(r, "timeouts.client_header", 1, 39, "expected a duration such as 250ms"));
-  CHECK(hasError(r,
-                 "test.yaml:1:58: timeouts.client_idle: must be between 1 ms and 86400000 ms, "
-                 "got 0"));
+  CHECK(hasError(r, "test.yaml:1:58: timeouts.client_idle: must be between 1 ms and 86400000 ms, "
+                    "got 0"));
   CHECK(hasErrorAt(r, "timeouts.upstream_response", 1, 93, "got 90000000"));
 }
 
@@ -399,7 +371,8 @@ routes:
 )");
   INFO(allErrors(r));
   std::vector<std::pair<int, int>> positions;
-  for (const Diagnostic& d : r.errors) positions.emplace_back(d.line, d.column);
+  for (const Diagnostic& d : r.errors)
+    positions.emplace_back(d.line, d.column);
   // The reader finds the address and duration; validate() the rest. Both in file order.
   std::vector<std::pair<int, int>> expected = {{1, 10}, {2, 22},  {4, 24},  {5, 21},
                                                {9, 51}, {11, 21}, {11, 38}, {11, 51}};
@@ -418,5 +391,5 @@ TEST_CASE("a missing file is one diagnostic with the system's reason") {
   CHECK(dir.errors[0].str() == "/tmp:0:0: cannot read config: Is a directory");
 }
 
-}  // namespace
-}  // namespace proxy::config
+} // namespace
+} // namespace proxy::config

@@ -191,16 +191,17 @@ TEST_CASE("route order, pool indices and non-default values are kept") {
   const Server& c1 = s.pools[1].servers[0];
   CHECK(c1.weight == 1000000);
   CHECK(c1.address.text == "localhost:9101");
-  CHECK(ipOf(c1.address) == "127.0.0.1");  // IPv4 preferred for host names
+  CHECK(ipOf(c1.address) == "127.0.0.1"); // IPv4 preferred for host names
   CHECK(port(c1.address) == 9101);
   const routing::RouteTable& table = *s.routes;
   REQUIRE(table.size() == 4);
   CHECK(table.route(0).name == "exact");
   CHECK(table.route(0).match.path_kind == routing::PathKind::kExact);
   CHECK(table.route(1).match.path_kind == routing::PathKind::kRegex);
-  CHECK(table.route(2).match.headers[0].first == "x-beta");  // kept as written
+  CHECK(table.route(2).match.headers[0].first == "x-beta"); // kept as written
   std::vector<uint32_t> targets;
-  for (size_t i = 0; i < table.size(); ++i) targets.push_back(table.route(i).target);
+  for (size_t i = 0; i < table.size(); ++i)
+    targets.push_back(table.route(i).target);
   CHECK(targets == std::vector<uint32_t>{0, 1, 1, 0});
   CHECK(r.warnings.empty());
 }
@@ -308,5 +309,5 @@ TEST_CASE("loadFile reads a file and names it in the snapshot") {
   CHECK(r.snapshot->routes->size() == 2);
 }
 
-}  // namespace
-}  // namespace proxy::config
+} // namespace
+} // namespace proxy::config

@@ -33,12 +33,10 @@ TEST_CASE("not a mapping at the top, empty files, several documents") {
   CHECK(test::hasError(load(minimal() + "---\nworkers: 2\n"),
                        "test.yaml:10:1: a second YAML document starts here; the config must be "
                        "one document"));
-  CHECK(test::hasError(load(""),
-                       "test.yaml:1:1: the config is empty: expected a mapping with "
-                       "listeners, pools and routes"));
-  CHECK(test::hasError(load("- a\n"),
-                       "test.yaml:1:1: the config must be a mapping (key: value) "
-                       "with listeners, pools and routes"));
+  CHECK(test::hasError(load(""), "test.yaml:1:1: the config is empty: expected a mapping with "
+                                 "listeners, pools and routes"));
+  CHECK(test::hasError(load("- a\n"), "test.yaml:1:1: the config must be a mapping (key: value) "
+                                      "with listeners, pools and routes"));
 }
 
 // yaml-cpp 0.7's LoadAll loops forever, allocating, on a stray ',' at the
@@ -92,7 +90,7 @@ routes: [{name: r, pool: a}, {name: r2, pool: b, match: {path: /b}}]
   checkRejected("listeners: &l [*l]\n" + minimal().substr(minimal().find("pools")));
   checkRejected("routes: &r [{name: x, pool: app, match: *r}]\n");
   checkRejected("a: &m {b: *m}\nlisteners: *m\n");
-  checkRejected("<<: {workers: 2}\n" + minimal());  // merge keys are not supported
+  checkRejected("<<: {workers: 2}\n" + minimal()); // merge keys are not supported
 }
 
 TEST_CASE("deep nesting does not overflow the stack") {
@@ -100,13 +98,15 @@ TEST_CASE("deep nesting does not overflow the stack") {
   checkRejected(deep);
   checkRejected("listeners: " + std::string(5000, '[') + std::string(5000, ']') + "\n");
   std::string maps;
-  for (int i = 0; i < 3000; ++i) maps += "{a: ";
+  for (int i = 0; i < 3000; ++i)
+    maps += "{a: ";
   checkRejected(maps);
 }
 
 TEST_CASE("many errors are capped") {
   std::string yaml = minimal();
-  for (int i = 0; i < 500; ++i) yaml += "bogus" + std::to_string(i) + ": 1\n";
+  for (int i = 0; i < 500; ++i)
+    yaml += "bogus" + std::to_string(i) + ": 1\n";
   LoadResult r = load(yaml);
   REQUIRE(r.errors.size() == 101);
   CHECK(r.errors.back().str() == "test.yaml:0:0: too many errors; 400 more not shown");
@@ -114,7 +114,7 @@ TEST_CASE("many errors are capped") {
 
 // xorshift64: a fixed sequence, so a failure reproduces.
 class Random {
- public:
+public:
   uint64_t next() {
     state_ ^= state_ << 13;
     state_ ^= state_ >> 7;
@@ -122,7 +122,7 @@ class Random {
     return state_;
   }
 
- private:
+private:
   uint64_t state_ = 0x9E3779B97F4A7C15ull;
 };
 
@@ -134,15 +134,11 @@ std::string mutate(std::string text, Random& random) {
   for (int e = 0; e < edits && !text.empty(); ++e) {
     size_t at = random.next() % text.size();
     switch (random.next() % 3) {
-      case 0:
-        text[at] = kAlphabet[random.next() % kAlphabet.size()];
-        break;
-      case 1:
-        text.erase(at, 1 + random.next() % 8);
-        break;
-      default:
-        text.insert(at, text.substr(random.next() % text.size(), 1 + random.next() % 16));
-        break;
+    case 0: text[at] = kAlphabet[random.next() % kAlphabet.size()]; break;
+    case 1: text.erase(at, 1 + random.next() % 8); break;
+    default:
+      text.insert(at, text.substr(random.next() % text.size(), 1 + random.next() % 16));
+      break;
     }
   }
   return text;
@@ -167,7 +163,7 @@ routes:
 
 // Each mutant must load or be rejected with a reason, never crash or hang.
 TEST_CASE("mutated configs never crash") {
-  test::OfflineResolver offline;  // mutated addresses may turn into host names
+  test::OfflineResolver offline; // mutated addresses may turn into host names
   REQUIRE(load(kMutationBase).ok());
   Random random;
   int accepted = 0;
@@ -187,5 +183,5 @@ TEST_CASE("mutated configs never crash") {
   CHECK(accepted < 2900);
 }
 
-}  // namespace
-}  // namespace proxy::config
+} // namespace
+} // namespace proxy::config

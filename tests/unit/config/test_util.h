@@ -17,15 +17,18 @@ inline LoadResult load(std::string_view yaml) { return loadString(yaml, "test.ya
 
 inline std::vector<std::string> errorStrings(const LoadResult& result) {
   std::vector<std::string> out;
-  for (const Diagnostic& d : result.errors) out.push_back(d.str());
+  for (const Diagnostic& d : result.errors)
+    out.push_back(d.str());
   return out;
 }
 
 // Every error, one per line, for INFO() on failure.
 inline std::string allErrors(const LoadResult& result) {
   std::string out;
-  for (const std::string& e : errorStrings(result)) out += e + "\n";
-  for (const std::string& w : result.warnings) out += "warning: " + w + "\n";
+  for (const std::string& e : errorStrings(result))
+    out += e + "\n";
+  for (const std::string& w : result.warnings)
+    out += "warning: " + w + "\n";
   return out;
 }
 
@@ -52,13 +55,13 @@ inline bool hasErrorAt(const LoadResult& result, std::string_view path, int line
 // (EAI_NONAME) instead of asking DNS, so tests neither wait on nor depend on
 // the network.
 class OfflineResolver {
- public:
+public:
   OfflineResolver() { setHostResolverForTest(&resolve); }
   ~OfflineResolver() { setHostResolverForTest(nullptr); }
   OfflineResolver(const OfflineResolver&) = delete;
   OfflineResolver& operator=(const OfflineResolver&) = delete;
 
- private:
+private:
   static int resolve(const char* host, const addrinfo* hints, addrinfo** result) {
     if (strcasecmp(host, "localhost") != 0) return EAI_NONAME;
     return getaddrinfo(host, nullptr, hints, result);
@@ -79,4 +82,4 @@ inline std::string minimal() {
   return std::string(kListenersAndPool) + "routes:\n  - {name: r, pool: app}\n";
 }
 
-}  // namespace proxy::config::test
+} // namespace proxy::config::test

@@ -109,7 +109,7 @@ TEST_CASE("addresses: what is wrong is said") {
   CHECK(parsed("1:80", &a) == "'1' is not a valid IPv4 address");
   CHECK(parsed("exa mple:80", &a) == "'exa mple' is not a valid host name");
   CHECK(parsed(":80", &a).find("missing host") == 0);
-  CHECK(a.text == "untouched");  // failures leave the output alone
+  CHECK(a.text == "untouched"); // failures leave the output alone
 
   AddressRules server;
   server.allow_port_zero = false;
@@ -124,5 +124,5 @@ TEST_CASE("addresses: what is wrong is said") {
         std::string::npos);
 }
 
-}  // namespace
-}  // namespace proxy::config
+} // namespace
+} // namespace proxy::config

@@ -15,7 +15,7 @@ using proxy::http::Parser;
 namespace {
 
 struct Message {
-  std::string method_target;  // target (request) or "status reason"
+  std::string method_target; // target (request) or "status reason"
   std::vector<std::pair<std::string, std::string>> fields;
   std::string body;
   bool chunked = false;
@@ -24,7 +24,7 @@ struct Message {
 
 // Collects messages; never pauses.
 class Collector : public Parser::Handler {
- public:
+public:
   int onHeadersComplete(MessageHead& h) noexcept override {
     Message m;
     m.method_target = std::string(h.target());
@@ -92,9 +92,11 @@ Run parseAllSplits(Parser::Type type, const std::string& input, HeadLimits limit
       CHECK(r.messages[i].body == whole.messages[i].body);
     }
   };
-  for (size_t cut = 1; cut < input.size(); ++cut) same(parseSplit(type, input, {cut}, limits));
+  for (size_t cut = 1; cut < input.size(); ++cut)
+    same(parseSplit(type, input, {cut}, limits));
   std::vector<size_t> bytes;
-  for (size_t i = 1; i < input.size(); ++i) bytes.push_back(i);
+  for (size_t i = 1; i < input.size(); ++i)
+    bytes.push_back(i);
   same(parseSplit(type, input, bytes, limits));
   return whole;
 }
@@ -103,7 +105,7 @@ Run request(const std::string& s, HeadLimits limits = {}) {
   return parseAllSplits(Parser::Type::kRequest, s, limits);
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("request head is copied once with trimmed values, in every split") {
   Run r = request("GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nX-Long:   spaced value \t\r\n\r\n");
@@ -120,9 +122,8 @@ TEST_CASE("content-length and chunked bodies are delivered exactly") {
   Run cl = request("POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
   REQUIRE_FALSE(cl.error);
   CHECK(cl.messages[0].body == "hello");
-  Run ch = request(
-      "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\n\r\n");
+  Run ch = request("POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\n\r\n");
   REQUIRE_FALSE(ch.error);
   CHECK(ch.messages[0].chunked);
   CHECK(ch.messages[0].body == "abcdefg");
@@ -139,7 +140,8 @@ TEST_CASE("pipelined requests are all parsed in order") {
 TEST_CASE("smuggling-shaped requests are errors (strict, no lenient flags)") {
   using namespace std::string_literals;
   const std::string bad[] = {
-      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n0\r\n\r\n",
       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nabc",
@@ -175,13 +177,15 @@ TEST_CASE("head limits map to 414 and 431 kinds") {
 }
 
 TEST_CASE("responses: CL+TE is refused; chunked and CL bodies parse") {
-  Run both = parseSplit(Parser::Type::kResponse,
-                        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", {});
+  Run both = parseSplit(
+      Parser::Type::kResponse,
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", {});
   CHECK(both.error);
   CHECK(both.kind == ErrorKind::kBadGateway);
-  Run ok = parseAllSplits(Parser::Type::kResponse,
-                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
-                          "HTTP/1.1 204 No Content\r\n\r\n");
+  Run ok =
+      parseAllSplits(Parser::Type::kResponse,
+                     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+                     "HTTP/1.1 204 No Content\r\n\r\n");
   REQUIRE_FALSE(ok.error);
   REQUIRE(ok.messages.size() == 2);
   CHECK(ok.messages[0].method_target == "200 OK");

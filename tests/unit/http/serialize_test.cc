@@ -17,9 +17,11 @@ struct HeadOnly : Parser::Handler {
   int onMessageComplete() noexcept override { return Parser::kProceed; }
 };
 
-bool has(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
+bool has(const std::string& s, const std::string& needle) {
+  return s.find(needle) != std::string::npos;
+}
 
-}  // namespace
+} // namespace
 
 TEST_CASE("upstream request drops hop-by-hop fields and adds X-Forwarded-*") {
   HeadOnly h;
@@ -34,8 +36,8 @@ TEST_CASE("upstream request drops hop-by-hop fields and adds X-Forwarded-*") {
   std::string out;
   serializeRequest(p.head(), info, &out);
   CHECK(out.rfind("GET /x HTTP/1.1\r\nHost: Example.com:8080\r\n", 0) == 0);
-  for (const char* gone : {"Connection", "X-Secret", "Keep-Alive", "Proxy-Connection", "TE:",
-                           "Trailer", "Upgrade", "https"}) {
+  for (const char* gone : {"Connection", "X-Secret", "Keep-Alive", "Proxy-Connection",
+                           "TE:", "Trailer", "Upgrade", "https"}) {
     CAPTURE(gone);
     CHECK_FALSE(has(out, gone));
   }
@@ -50,7 +52,8 @@ TEST_CASE("upstream request drops hop-by-hop fields and adds X-Forwarded-*") {
 TEST_CASE("upgrade keeps Upgrade and says Connection: upgrade; chunked is re-declared") {
   HeadOnly h;
   Parser p(Parser::Type::kRequest, &h, {});
-  std::string in = "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+  std::string in =
+      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
   REQUIRE(p.execute(in.data(), in.size()).state != Parser::State::kError);
   std::string out;
   serializeRequest(p.head(), {"GET", "/ws", "h", "::1", "http", Framing::kChunked, true}, &out);

@@ -23,7 +23,8 @@ TEST_CASE("swrr: weights {1,2} over 300 picks give exactly 100 and 200") {
 TEST_CASE("swrr: weights {1,2} interleave rather than burst") {
   SmoothWeightedRoundRobin rr({1, 2});
   std::string seq;
-  for (int i = 0; i < 6; ++i) seq += static_cast<char>('a' + rr.pick());
+  for (int i = 0; i < 6; ++i)
+    seq += static_cast<char>('a' + rr.pick());
   CHECK(seq == "babbab");
 }
 
@@ -31,7 +32,8 @@ TEST_CASE("swrr: the nginx example 5/1/1 gives a,a,b,a,c,a,a") {
   SmoothWeightedRoundRobin rr({5, 1, 1});
   CHECK(rr.size() == 3);
   std::string seq;
-  for (int i = 0; i < 14; ++i) seq += static_cast<char>('a' + rr.pick());
+  for (int i = 0; i < 14; ++i)
+    seq += static_cast<char>('a' + rr.pick());
   CHECK(seq == "aabacaaaabacaa");
 }
 
@@ -59,7 +61,8 @@ TEST_CASE("swrr: all ineligible gives -1, and so does an empty pool") {
 TEST_CASE("swrr: a zero-weight server is never picked") {
   SmoothWeightedRoundRobin rr({0, 1, 0, 2});
   int counts[4] = {0, 0, 0, 0};
-  for (int i = 0; i < 30; ++i) ++counts[rr.pick()];
+  for (int i = 0; i < 30; ++i)
+    ++counts[rr.pick()];
   CHECK(counts[0] == 0);
   CHECK(counts[2] == 0);
   CHECK(counts[1] == 10);
@@ -72,10 +75,12 @@ TEST_CASE("swrr: a server that becomes eligible again rejoins the rotation") {
   SmoothWeightedRoundRobin rr({1, 1});
   bool down = true;
   auto eligible = [&down](size_t i) { return !(down && i == 0); };
-  for (int i = 0; i < 5; ++i) CHECK(rr.pick(eligible) == 1);
+  for (int i = 0; i < 5; ++i)
+    CHECK(rr.pick(eligible) == 1);
   down = false;
   int counts[2] = {0, 0};
-  for (int i = 0; i < 10; ++i) ++counts[rr.pick(eligible)];
+  for (int i = 0; i < 10; ++i)
+    ++counts[rr.pick(eligible)];
   CHECK(counts[0] == 5);
   CHECK(counts[1] == 5);
 }

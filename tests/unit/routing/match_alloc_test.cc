@@ -13,7 +13,7 @@
 
 namespace {
 std::atomic<long> g_allocations{0};
-}  // namespace
+} // namespace
 
 // g++ 12 inlines these replacements into std::allocator and then flags the
 // malloc/free pair as mismatched new/delete; they are a matched pair here.
@@ -46,10 +46,11 @@ TEST_CASE("match does not allocate once the scratch has grown (single pattern pe
   const Header headers[] = {{"X-User", "bob"}, {"Cookie", "a=1; sid=zz"}};
   RequestView request{"GET", "/search", "x=1&q=hello%20world", "www.example.com", headers};
   MatchScratch scratch;
-  REQUIRE(table->match(request, scratch) == 2);  // warms the scratch and RE2's DFA caches
+  REQUIRE(table->match(request, scratch) == 2); // warms the scratch and RE2's DFA caches
   long before = g_allocations.load();
   int wins = 0;
-  for (int i = 0; i < 100; ++i) wins += table->match(request, scratch) == 2 ? 1 : 0;
+  for (int i = 0; i < 100; ++i)
+    wins += table->match(request, scratch) == 2 ? 1 : 0;
   long allocations = g_allocations.load() - before;
   CHECK(wins == 100);
   CHECK(allocations == 0);
@@ -79,7 +80,8 @@ TEST_CASE("with several patterns per key, allocations per match stay bounded") {
   REQUIRE(table->match(request, scratch) == 99);
   long before = g_allocations.load();
   int wins = 0;
-  for (int i = 0; i < 100; ++i) wins += table->match(request, scratch) == 99 ? 1 : 0;
+  for (int i = 0; i < 100; ++i)
+    wins += table->match(request, scratch) == 99 ? 1 : 0;
   long allocations = g_allocations.load() - before;
   CHECK(wins == 100);
   // Three set passes per match (host once, x-shard twice), at most three

@@ -25,7 +25,7 @@ std::vector<uint32_t> hitTags(const RegexSet& set, std::string_view text, size_t
 
 using Tags = std::vector<uint32_t>;
 
-}  // namespace
+} // namespace
 
 TEST_CASE("regex set: one pass reports every fully matching pattern by tag") {
   RegexSet set(false);

@@ -29,7 +29,7 @@ std::string decode(std::string_view raw) {
   return out;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("findCookie: plain pairs, spacing, first occurrence") {
   CHECK(cookie("a=1; b=2", "a") == "1");
@@ -49,8 +49,8 @@ TEST_CASE("findCookie: whole names only, case-sensitive, absent") {
   CHECK(cookie("Beta=1", "beta") == "<absent>");
   CHECK(cookie("", "a") == "<absent>");
   CHECK(cookie(";;", "a") == "<absent>");
-  CHECK(cookie("a; b=2", "a") == "<absent>");  // a pair without '=' is ignored
-  CHECK(cookie("c=a=1", "a") == "<absent>");   // '=' inside a value is not a name
+  CHECK(cookie("a; b=2", "a") == "<absent>"); // a pair without '=' is ignored
+  CHECK(cookie("c=a=1", "a") == "<absent>");  // '=' inside a value is not a name
 }
 
 TEST_CASE("findQueryParam: names, bare keys, first occurrence") {
@@ -61,7 +61,7 @@ TEST_CASE("findQueryParam: names, bare keys, first occurrence") {
   CHECK(param("a=1&a=2", "a") == "1");
   CHECK(param("xa=1&a=2", "a") == "2");
   CHECK(param("ab=1", "a") == "<absent>");
-  CHECK(param("&&a=%20x&", "a") == "%20x");  // raw, not decoded
+  CHECK(param("&&a=%20x&", "a") == "%20x"); // raw, not decoded
   CHECK(param("", "a") == "<absent>");
   CHECK(param("q=a=b", "q") == "a=b");
 }

@@ -48,7 +48,7 @@ struct On {
     def.query.emplace_back(std::move(name), std::move(re));
     return *this;
   }
-  operator MatchDef() const { return def; }  // NOLINT: implicit by design
+  operator MatchDef() const { return def; } // NOLINT: implicit by design
 };
 
 RouteDef route(std::string name, MatchDef match = {}) {
@@ -83,7 +83,7 @@ struct Req {
   std::vector<Header> headers;
 
   Req& header(std::string_view name, std::string_view value) {
-    headers.push_back(Header{name, value});  // test literals outlive the request
+    headers.push_back(Header{name, value}); // test literals outlive the request
     return *this;
   }
   RequestView view() const { return RequestView{method, path, query, host, headers}; }
@@ -107,7 +107,7 @@ Req get(std::string path) {
   return req;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("a route with no conditions matches everything; an empty table nothing") {
   auto table = mustBuild({route("all")});
@@ -343,7 +343,7 @@ TEST_CASE("200 regex routes: the last one matches, and each one matches its own 
     r.header("x-shard", "any");
     CHECK(table->match(r.view(), scratch) == i);
   }
-  req.path = "/v3/item19/detail";  // host says 199, path says 19: no route has both
+  req.path = "/v3/item19/detail"; // host says 199, path says 19: no route has both
   CHECK(table->match(req.view(), scratch) == -1);
   req.path = "/v3/item199/detail";
   req.headers[0].value = "198";
@@ -383,8 +383,8 @@ TEST_CASE("checkRegex: empty for good patterns, RE2's message otherwise") {
   CHECK(routing::checkRegex("(?i)beta|canary").empty());
   CHECK(routing::checkRegex("(a") == "missing ): (a");
   CHECK(routing::checkRegex("a**") == "bad repetition operator: **");
-  CHECK_FALSE(routing::checkRegex("(?<name>x)").empty());  // RE2 2022 lacks (?<name>)
-  CHECK_FALSE(routing::checkRegex("a\\1").empty());        // no backreferences in RE2
+  CHECK_FALSE(routing::checkRegex("(?<name>x)").empty()); // RE2 2022 lacks (?<name>)
+  CHECK_FALSE(routing::checkRegex("a\\1").empty());       // no backreferences in RE2
   std::string big = routing::checkRegex("\\pL{1000}\\pL{1000}");
   CHECK(big.starts_with("pattern too large"));
 }
@@ -416,14 +416,14 @@ TEST_CASE("a key's set runs only when a route that could still win needs it") {
                           route("both", On().host("nope").query("q2", "1"))});
   MatchScratch scratch;
   CHECK(table->match(Req{}.view(), scratch) == -1);
-  REQUIRE(scratch.key_done.size() == 5);  // keys in build order: x-a, c, q, host, q2
+  REQUIRE(scratch.key_done.size() == 5); // keys in build order: x-a, c, q, host, q2
   CHECK(scratch.key_done[0] == 1);
-  CHECK(scratch.key_done[1] == 0);  // method failed first
-  CHECK(scratch.key_done[2] == 0);  // prefix failed first
+  CHECK(scratch.key_done[1] == 0); // method failed first
+  CHECK(scratch.key_done[2] == 0); // prefix failed first
   CHECK(scratch.key_done[3] == 1);
-  CHECK(scratch.key_done[4] == 0);  // the host condition already failed
+  CHECK(scratch.key_done[4] == 0); // the host condition already failed
   Req post = Req{}.header("x-a", "1");
   post.method = "POST";
   CHECK(table->match(post.view(), scratch) == 0);
-  CHECK(scratch.key_done[1] == 0);  // route 0 won before route 1 was looked at
+  CHECK(scratch.key_done[1] == 0); // route 0 won before route 1 was looked at
 }
