@@ -245,6 +245,7 @@ void DownstreamSession::sendRequestHead() {
   }
   if (request_done_) {
     upstream_->armResponseTimer(snapshot_->timeouts.upstream_response);
+    updateReading(); // notice a client that goes away while we wait
     return;
   }
   // Stream the body: first what already arrived, then from the socket.

@@ -14,6 +14,9 @@ namespace {
 
 std::atomic<uint64_t> g_next_cid{1};
 
+// Bytes of pipelined requests kept while the current one is answered.
+constexpr size_t kMaxPendingBytes = 16 * 1024;
+
 http::HeadLimits headLimits(const config::Limits& l) {
   return {l.max_header_bytes, l.max_headers, l.max_uri_bytes};
 }
@@ -99,6 +102,14 @@ void DownstreamSession::feed(const char* data, size_t length) {
       upstream_congested_ = true;
       updateReading();
     }
+    return;
+  }
+  if (parser_paused_) {
+    // Between requests (pipelining) or waiting for the response: keep the
+    // bytes for later. Reading goes on only so that a client that goes away
+    // is noticed; updateReading() bounds what is kept.
+    pending_.append(data, length);
+    updateReading();
     return;
   }
   if (!pending_.empty()) { // keep order behind bytes parsed earlier
@@ -244,7 +255,11 @@ void DownstreamSession::updateReading() noexcept {
   case Phase::kIdle:
   case Phase::kHead: want = !parser_paused_; break;
   case Phase::kExchange:
-    want = request_head_sent_ && !request_done_ && !parser_paused_ && !upstream_congested_;
+    if (request_done_) {
+      want = pending_.size() < kMaxPendingBytes; // watch for EOF, bound pipelined bytes
+    } else {
+      want = request_head_sent_ && !parser_paused_ && !upstream_congested_;
+    }
     break;
   case Phase::kTunnel: want = !upstream_congested_ && !tunnel_client_eof_; break;
   case Phase::kFlushing: want = drop_client_bytes_; break;

@@ -59,7 +59,10 @@ int DownstreamSession::onUpstreamHead(http::MessageHead& head) noexcept {
   uv_buf_t b = constBuf(out_);
   if (!writeClient(&b, 1)) return http::Parser::kFail;
   if (head.status == 101) enterTunnel();
-  return head_request_ ? http::Parser::kSkipBody : http::Parser::kProceed;
+  // llhttp cannot know the request was HEAD, and it reads a body after a 304
+  // that carries Content-Length; neither has one (RFC 9110 sections 9.3.2, 15.4.5).
+  return response_framing_ == http::Framing::kNone ? http::Parser::kSkipBody
+                                                   : http::Parser::kProceed;
 }
 
 void DownstreamSession::onUpstreamBody(const char* data, size_t length) noexcept {
