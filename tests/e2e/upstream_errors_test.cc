@@ -27,6 +27,23 @@ TEST_CASE("upstream errors: the only server refusing is a 502 with term SC") {
   CHECK(log.str("server") == "app1");
 }
 
+TEST_CASE("upstream errors: a server that never accepts is a 504 with term sC after connect") {
+  BlackholePort hole;
+  REQUIRE(hole.ok());
+  ProxyConfig cfg = singleUpstream(hole.port());
+  cfg.timeouts =
+      "{connect: 200ms, client_header: 5s, client_idle: 10s, upstream_response: 5s, drain: 5s}";
+  ProxyProcess proxy;
+  startOrFail(proxy, cfg);
+  RawClient c(proxy.port());
+  Response r = c.roundTrip(makeRequest("GET", "/x"));
+  checkErrorResponse(c, r, 504, false);
+  JsonLine log = logLineAt(proxy, 0);
+  CHECK(log.str("term") == "sC");
+  CHECK(log.num("total_ms") >= 150);
+  CHECK(log.num("total_ms") < 2000);
+}
+
 TEST_CASE("upstream errors: one refusing server of two never fails a GET") {
   RefusingPort dead;
   FakeUpstream alive("alive");

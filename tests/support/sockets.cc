@@ -104,6 +104,25 @@ uint16_t localPort(int fd) { return boundPort(fd); }
 
 RefusingPort::RefusingPort() { fd_ = bindLoopback(&port_); }
 
+BlackholePort::BlackholePort() {
+  listener_ = listenLoopback(&port_, 0);
+  if (!listener_.valid()) return;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port_);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // Connect until one attempt stays pending: from then on SYNs are dropped.
+  for (int i = 0; i < 64 && !ok_; ++i) {
+    Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!c.valid()) return;
+    int rc = ::connect(c.get(), reinterpret_cast<sockaddr*>(&to), sizeof to);
+    if (rc != 0 && errno != EINPROGRESS) return;
+    pollfd p{c.get(), POLLOUT, 0};
+    ok_ = rc != 0 && ::poll(&p, 1, 200) == 0;
+    fillers_.push_back(std::move(c));
+  }
+}
+
 IoStatus readSome(int fd, std::string* out, const Deadline& deadline, int wake_fd) {
   for (;;) {
     pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};

@@ -7,7 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
-#include <string_view>
+#include <vector>
 
 namespace swytest {
 
@@ -69,6 +69,22 @@ public:
 private:
   Fd fd_;
   uint16_t port_ = 0;
+};
+
+// A listening socket whose accept queue is full: the kernel drops further
+// SYNs, so a connect to its port neither succeeds nor is refused (it times
+// out). ok() is false if the queue could not be filled.
+class BlackholePort {
+public:
+  BlackholePort();
+  uint16_t port() const { return port_; }
+  bool ok() const { return ok_; }
+
+private:
+  Fd listener_;
+  std::vector<Fd> fillers_;
+  uint16_t port_ = 0;
+  bool ok_ = false;
 };
 
 // Reads whatever is available (up to 64 KiB) into *out, waiting until the
