@@ -32,12 +32,57 @@ struct Server {
   uint32_t weight = 1;
 };
 
-enum class Balance { kRoundRobin };
+enum class Balance { kRoundRobin, kLeastConn, kRandomTwo, kHash };
+
+// Where a per-request key comes from: `header:NAME`, `cookie:NAME`,
+// `client_ip` or `path` (which kinds a key accepts depends on the key).
+struct KeySource {
+  enum class Kind { kNone, kHeader, kCookie, kClientIp, kPath };
+  Kind kind = Kind::kNone;
+  std::string name;  // header or cookie name
+};
+
+struct Sticky {
+  bool enabled = false;
+  std::string cookie = "SWY_SRV";
+  uint64_t ttl_seconds = 0;  // 0 = session cookie, no proxy-side expiry
+  enum class Secure { kAuto, kAlways, kNever };
+  Secure secure = Secure::kAuto;  // auto = Secure when the listener is TLS
+  bool httponly = true;
+  std::string samesite = "Lax";   // Strict, Lax or None
+  std::vector<std::string> secrets;  // resolved key bytes; the first signs, all verify
+  bool generated_secret = false;     // no secret configured: a random one was made at load
+};
 
 struct Pool {
   std::string name;
   Balance balance = Balance::kRoundRobin;
+  KeySource hash_key;  // balance: hash
+  Sticky sticky;
   std::vector<Server> servers;
+  std::vector<std::string> server_ids;  // routing::stickyServerId(pool, server), per server
+};
+
+struct SplitVariant {
+  std::string name;
+  uint32_t pool = 0;  // index into Snapshot::pools
+  uint32_t weight = 0;
+};
+
+struct Split {
+  std::string experiment;
+  KeySource key;              // cookie:NAME, header:NAME or client_ip
+  std::string assign_cookie;  // empty = do not assign
+  KeySource override_key;     // header:NAME or cookie:NAME; kNone = no override
+  std::vector<SplitVariant> variants;
+};
+
+// What a route does: send to one pool, or split across pools.
+struct RouteAction {
+  enum class Kind { kPool, kSplit };
+  Kind kind = Kind::kPool;
+  uint32_t pool = 0;   // kPool: index into pools
+  uint32_t split = 0;  // kSplit: index into splits
 };
 
 struct Timeouts { // all in milliseconds
@@ -71,8 +116,11 @@ struct Snapshot {
   Timeouts timeouts;
   Limits limits;
   std::vector<Pool> pools;
-  // routes->route(i).target is an index into pools.
+  std::vector<Split> splits;
+  // routes->route(i) is route i; actions[i] says what it does. For kPool
+  // routes, routes->route(i).target is also the pool index.
   std::unique_ptr<routing::RouteTable> routes;
+  std::vector<RouteAction> actions;
 };
 
 } // namespace proxy::config
