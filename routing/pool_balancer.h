@@ -55,6 +55,7 @@ class MaglevTable {
 
  private:
   std::vector<int32_t> table_;
+  std::vector<uint8_t> has_entries_;  // per server: owns at least one slot
 };
 
 }  // namespace routing
