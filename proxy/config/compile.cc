@@ -1,11 +1,15 @@
 #include "proxy/config/compile.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 
+#include "proxy/config/secrets.h"
 #include "proxy/config/validate.h"
+#include "routing/sticky.h"
 
 namespace proxy::config {
 namespace {
@@ -50,18 +54,64 @@ Limits limits(const LimitsSpec& spec) {
   return l;
 }
 
-Pool pool(const PoolSpec& spec) {
-  Pool pool;
-  pool.name = spec.name.value;
-  pool.balance = Balance::kRoundRobin; // the only one validate() accepts
+Balance balance(const Value<std::string>& name) {
+  if (!name.set) return Balance::kRoundRobin;
+  if (name.value == "least_conn") return Balance::kLeastConn;
+  if (name.value == "random_two") return Balance::kRandomTwo;
+  if (name.value == "hash") return Balance::kHash;
+  return Balance::kRoundRobin;
+}
+
+// Canonical spelling of a SameSite value validate() accepted in any case.
+std::string sameSite(const Value<std::string>& value) {
+  for (const char* word : {"Strict", "Lax", "None"}) {
+    if (value.set && strcasecmp(value.value.c_str(), word) == 0) return word;
+  }
+  return Sticky{}.samesite;
+}
+
+// Returns false (and reports) only when no key could be generated.
+bool sticky(const PoolSpec& spec, Sticky* out, Diagnostics& diags) {
+  const StickySpec& s = spec.sticky;
+  out->enabled = s.present;
+  if (!s.present) return true;
+  if (s.cookie.set) out->cookie = s.cookie.value;
+  assignIf(s.ttl, &out->ttl_seconds);
+  if (s.secure.set) {
+    out->secure = s.secure.value == "true"    ? Sticky::Secure::kAlways
+                  : s.secure.value == "false" ? Sticky::Secure::kNever
+                                              : Sticky::Secure::kAuto;
+  }
+  assignIf(s.httponly, &out->httponly);
+  out->samesite = sameSite(s.samesite);
+  for (const Value<std::string>& secret : s.secrets)
+    out->secrets.push_back(secret.value);
+  if (!out->secrets.empty()) return true;
+  // validate() warned that this key dies with the process.
+  std::string secret;
+  std::string error = processSecret(spec.name.value, &secret);
+  if (!error.empty()) {
+    diags.error(s.loc, "cannot generate a sticky secret: " + error);
+    return false;
+  }
+  out->secrets.push_back(std::move(secret));
+  out->generated_secret = true;
+  return true;
+}
+
+bool pool(const PoolSpec& spec, Pool* pool, Diagnostics& diags) {
+  pool->name = spec.name.value;
+  pool->balance = balance(spec.balance);
+  if (spec.hash_key.set) pool->hash_key = spec.hash_key.value;
   for (const ServerSpec& server_spec : spec.servers) {
     Server server;
     server.name = server_spec.name.value;
     server.address = server_spec.address.value;
     assignIf(server_spec.weight, &server.weight);
-    pool.servers.push_back(std::move(server));
+    pool->server_ids.push_back(routing::stickyServerId(pool->name, server.name));
+    pool->servers.push_back(std::move(server));
   }
-  return pool;
+  return sticky(spec, &pool->sticky, diags);
 }
 
 std::vector<std::pair<std::string, std::string>> patterns(const std::vector<PatternSpec>& specs) {
@@ -92,7 +142,22 @@ routing::MatchDef matchDef(const MatchSpec& spec) {
   return def;
 }
 
-std::vector<routing::RouteDef> routeDefs(const ConfigSpec& spec) {
+Split split(const SplitSpec& spec, const std::unordered_map<std::string_view, uint32_t>& pools) {
+  Split split;
+  split.experiment = spec.experiment.value;
+  split.key = spec.key.value;
+  if (spec.assign_cookie.set) split.assign_cookie = spec.assign_cookie.value;
+  if (spec.override_key.set) split.override_key = spec.override_key.value;
+  for (const SplitVariantSpec& variant : spec.variants) {
+    split.variants.push_back(SplitVariant{variant.name.value, pools.at(variant.pool.value),
+                                          static_cast<uint32_t>(variant.weight.value)});
+  }
+  return split;
+}
+
+// Fills snapshot->splits and ->actions; returns the route definitions.
+// validate() checked every pool reference, so at() does not throw.
+std::vector<routing::RouteDef> routeDefs(const ConfigSpec& spec, Snapshot* snapshot) {
   std::unordered_map<std::string_view, uint32_t> pool_index;
   for (size_t i = 0; i < spec.pools.size(); ++i) {
     pool_index.emplace(spec.pools[i].name.value, static_cast<uint32_t>(i));
@@ -102,7 +167,18 @@ std::vector<routing::RouteDef> routeDefs(const ConfigSpec& spec) {
     routing::RouteDef def;
     def.name = route.name.value;
     def.match = matchDef(route.match);
-    def.target = pool_index.at(route.pool.value); // validate() checked the reference
+    RouteAction action;
+    if (route.split.present) {
+      action.kind = RouteAction::Kind::kSplit;
+      action.split = static_cast<uint32_t>(snapshot->splits.size());
+      snapshot->splits.push_back(split(route.split, pool_index));
+      // Not used for routing, but kept a valid pool index all the same.
+      def.target = snapshot->splits.back().variants.front().pool;
+    } else {
+      action.pool = pool_index.at(route.pool.value);
+      def.target = action.pool;
+    }
+    snapshot->actions.push_back(action);
     defs.push_back(std::move(def));
   }
   return defs;
@@ -121,10 +197,12 @@ std::shared_ptr<const Snapshot> compile(const ConfigSpec& spec, const std::strin
   }
   snapshot->timeouts = timeouts(spec.timeouts);
   snapshot->limits = limits(spec.limits);
-  for (const PoolSpec& pool_spec : spec.pools)
-    snapshot->pools.push_back(pool(pool_spec));
+  for (const PoolSpec& pool_spec : spec.pools) {
+    snapshot->pools.emplace_back();
+    if (!pool(pool_spec, &snapshot->pools.back(), diags)) return nullptr;
+  }
   std::string error;
-  snapshot->routes = routing::RouteTable::build(routeDefs(spec), &error);
+  snapshot->routes = routing::RouteTable::build(routeDefs(spec, snapshot.get()), &error);
   if (snapshot->routes == nullptr) {
     diags.error(spec.routes_loc, "cannot build the route table: " + error);
     return nullptr;

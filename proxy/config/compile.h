@@ -1,6 +1,9 @@
 // compile(): a validated ConfigSpec -> immutable Snapshot. Builds the route
-// table (every regex compiled once) with RouteDef::target = index into
-// Snapshot::pools, and fills defaults for absent keys.
+// table (every regex compiled once) and one RouteAction per route (a pool
+// index, or an index into Snapshot::splits); RouteDef::target is the pool
+// index (for a split, its first variant's pool). Fills defaults for absent
+// keys, sticky server ids, and a per-process key for sticky pools without
+// secrets.
 #pragma once
 
 #include <memory>

@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include "proxy/config/secrets.h"
 #include "proxy/config/values.h"
 #include "proxy/config/yaml_node.h"
 
@@ -112,12 +113,68 @@ ServerSpec readServer(const Item& item, Diagnostics& diags) {
   return spec;
 }
 
+void readKeySource(const Entry* entry, const KeyKinds& kinds, Value<KeySource>* out,
+                   Diagnostics& diags) {
+  readScalar<KeySource>(
+      entry, "a key source such as cookie:NAME",
+      [&kinds](const std::string& text, KeySource* value) {
+        return parseKeySource(text, kinds, value);
+      },
+      out, diags);
+}
+
+void readTtl(const Entry* entry, Value<uint64_t>* out, Diagnostics& diags) {
+  readScalar<uint64_t>(entry, "0 or a duration such as 12h", parseTtl, out, diags);
+}
+
+// Each entry is resolved here, at load, so that an unset variable or an
+// unreadable file is reported at the entry that names it.
+void readSecrets(const Entry* entry, StickySpec* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  out->secrets_loc = entry->key_loc;
+  for (const Entry& item : scalarItems(*entry, diags)) {
+    bool literal = false;
+    out->secrets.emplace_back();
+    readScalar<std::string>(
+        &item, "a secret: env:NAME, file:PATH or a string",
+        [&literal](const std::string& text, std::string* value) {
+          ResolvedSecret secret;
+          std::string error = resolveSecret(text, &secret);
+          *value = std::move(secret.bytes);
+          literal = secret.literal;
+          return error;
+        },
+        &out->secrets.back(), diags);
+    if (literal) {
+      diags.warning(item.value_loc, "a literal secret in the config file; secrets belong in "
+                                    "env:NAME or file:PATH");
+    }
+  }
+}
+
+void readSticky(const Entry* entry, StickySpec* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  out->present = true;
+  out->loc = entry->value_loc;
+  out->secrets_loc = entry->value_loc;
+  MapView map(entry->value, entry->value_loc,
+              {"cookie", "ttl", "secure", "httponly", "samesite", "secrets"}, diags);
+  readString(map.find("cookie"), &out->cookie, diags);
+  readTtl(map.find("ttl"), &out->ttl, diags);
+  readString(map.find("secure"), &out->secure, diags);
+  readBool(map.find("httponly"), &out->httponly, diags);
+  readString(map.find("samesite"), &out->samesite, diags);
+  readSecrets(map.find("secrets"), out, diags);
+}
+
 PoolSpec readPool(const Item& item, Diagnostics& diags) {
   PoolSpec spec;
   spec.loc = item.second;
-  MapView map(item.first, item.second, {"name", "balance", "servers"}, diags);
+  MapView map(item.first, item.second, {"name", "balance", "hash_key", "sticky", "servers"}, diags);
   readString(map.require("name", diags), &spec.name, diags);
   readString(map.find("balance"), &spec.balance, diags);
+  readKeySource(map.find("hash_key"), KeyKinds{true, true, true, true}, &spec.hash_key, diags);
+  readSticky(map.find("sticky"), &spec.sticky, diags);
   if (const Entry* servers = map.require("servers", diags)) {
     for (const Item& server : listItems(*servers, diags)) {
       spec.servers.push_back(readServer(server, diags));
@@ -142,16 +199,7 @@ void readPatterns(const Entry* entry, std::vector<PatternSpec>* out, Diagnostics
 
 void readMethods(const Entry* entry, std::vector<Value<std::string>>* out, Diagnostics& diags) {
   if (entry == nullptr) return;
-  if (entry->value.IsScalar()) { // `methods: GET` reads as a list of one
-    out->emplace_back();
-    readString(entry, &out->back(), diags);
-    return;
-  }
-  for (const Item& item : listItems(*entry, diags)) {
-    Entry method;
-    method.value = item.first;
-    method.key_loc = item.second;
-    method.value_loc = item.second;
+  for (const Entry& method : scalarItems(*entry, diags)) {
     out->emplace_back();
     readString(&method, &out->back(), diags);
   }
@@ -174,14 +222,53 @@ void readMatch(const Entry* entry, MatchSpec* out, Diagnostics& diags) {
   readPatterns(map.find("query"), &out->query, diags);
 }
 
+SplitVariantSpec readVariant(const Item& item, Diagnostics& diags) {
+  SplitVariantSpec spec;
+  spec.loc = item.second;
+  MapView map(item.first, item.second, {"name", "pool", "weight"}, diags);
+  readString(map.require("name", diags), &spec.name, diags);
+  readString(map.require("pool", diags), &spec.pool, diags);
+  readSize(map.require("weight", diags), &spec.weight, diags);
+  return spec;
+}
+
+void readSplit(const Entry* entry, SplitSpec* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  out->present = true;
+  out->loc = entry->value_loc;
+  out->variants_loc = entry->value_loc;
+  MapView map(entry->value, entry->value_loc,
+              {"experiment", "key", "assign_cookie", "override", "variants"}, diags);
+  readString(map.require("experiment", diags), &out->experiment, diags);
+  readKeySource(map.require("key", diags), KeyKinds{true, true, true, false}, &out->key, diags);
+  readString(map.find("assign_cookie"), &out->assign_cookie, diags);
+  readKeySource(map.find("override"), KeyKinds{true, true, false, false}, &out->override_key,
+                diags);
+  if (const Entry* variants = map.require("variants", diags)) {
+    out->variants_loc = variants->key_loc;
+    out->has_variants = true;
+    for (const Item& variant : listItems(*variants, diags))
+      out->variants.push_back(readVariant(variant, diags));
+  }
+}
+
 RouteSpec readRoute(const Item& item, Diagnostics& diags) {
   RouteSpec spec;
   spec.loc = item.second;
   spec.match.loc = item.second;
-  MapView map(item.first, item.second, {"name", "match", "pool"}, diags);
+  MapView map(item.first, item.second, {"name", "match", "pool", "split"}, diags);
   readString(map.require("name", diags), &spec.name, diags);
   readMatch(map.find("match"), &spec.match, diags);
-  readString(map.require("pool", diags), &spec.pool, diags);
+  // The action: exactly one of a pool or a split.
+  const Entry* pool = map.find("pool");
+  const Entry* split = map.find("split");
+  if (pool == nullptr && split == nullptr && map.isMap()) {
+    diags.error(spec.loc, "missing required key 'pool' (or 'split' for an A/B split)");
+  } else if (pool != nullptr && split != nullptr) {
+    diags.error(split->key_loc, "a route has either 'pool' or 'split', not both");
+  }
+  readString(pool, &spec.pool, diags);
+  readSplit(split, &spec.split, diags);
   return spec;
 }
 

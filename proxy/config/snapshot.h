@@ -39,41 +39,41 @@ enum class Balance { kRoundRobin, kLeastConn, kRandomTwo, kHash };
 struct KeySource {
   enum class Kind { kNone, kHeader, kCookie, kClientIp, kPath };
   Kind kind = Kind::kNone;
-  std::string name;  // header or cookie name
+  std::string name; // header or cookie name
 };
 
 struct Sticky {
   bool enabled = false;
   std::string cookie = "SWY_SRV";
-  uint64_t ttl_seconds = 0;  // 0 = session cookie, no proxy-side expiry
+  uint64_t ttl_seconds = 0; // 0 = session cookie, no proxy-side expiry
   enum class Secure { kAuto, kAlways, kNever };
-  Secure secure = Secure::kAuto;  // auto = Secure when the listener is TLS
+  Secure secure = Secure::kAuto; // auto = Secure when the listener is TLS
   bool httponly = true;
-  std::string samesite = "Lax";   // Strict, Lax or None
-  std::vector<std::string> secrets;  // resolved key bytes; the first signs, all verify
-  bool generated_secret = false;     // no secret configured: a random one was made at load
+  std::string samesite = "Lax";     // Strict, Lax or None
+  std::vector<std::string> secrets; // resolved key bytes; the first signs, all verify
+  bool generated_secret = false;    // no secret configured: a random one was made at load
 };
 
 struct Pool {
   std::string name;
   Balance balance = Balance::kRoundRobin;
-  KeySource hash_key;  // balance: hash
+  KeySource hash_key; // balance: hash
   Sticky sticky;
   std::vector<Server> servers;
-  std::vector<std::string> server_ids;  // routing::stickyServerId(pool, server), per server
+  std::vector<std::string> server_ids; // routing::stickyServerId(pool, server), per server
 };
 
 struct SplitVariant {
   std::string name;
-  uint32_t pool = 0;  // index into Snapshot::pools
+  uint32_t pool = 0; // index into Snapshot::pools
   uint32_t weight = 0;
 };
 
 struct Split {
   std::string experiment;
-  KeySource key;              // cookie:NAME, header:NAME or client_ip
-  std::string assign_cookie;  // empty = do not assign
-  KeySource override_key;     // header:NAME or cookie:NAME; kNone = no override
+  KeySource key;             // cookie:NAME, header:NAME or client_ip
+  std::string assign_cookie; // empty = do not assign
+  KeySource override_key;    // header:NAME or cookie:NAME; kNone = no override
   std::vector<SplitVariant> variants;
 };
 
@@ -81,8 +81,8 @@ struct Split {
 struct RouteAction {
   enum class Kind { kPool, kSplit };
   Kind kind = Kind::kPool;
-  uint32_t pool = 0;   // kPool: index into pools
-  uint32_t split = 0;  // kSplit: index into splits
+  uint32_t pool = 0;  // kPool: index into pools
+  uint32_t split = 0; // kSplit: index into splits
 };
 
 struct Timeouts { // all in milliseconds

@@ -42,10 +42,26 @@ struct ServerSpec {
   Value<uint64_t> weight;
 };
 
+// `sticky:`. Secrets are resolved by the reader (env:NAME, file:PATH or a
+// literal): each Value holds the key bytes, never the text written.
+struct StickySpec {
+  Loc loc; // the `sticky` key's value
+  bool present = false;
+  Value<std::string> cookie;
+  Value<uint64_t> ttl; // seconds
+  Value<std::string> secure;
+  Value<bool> httponly;
+  Value<std::string> samesite;
+  Loc secrets_loc; // the `secrets` key, or loc when absent
+  std::vector<Value<std::string>> secrets;
+};
+
 struct PoolSpec {
   Loc loc;
   Value<std::string> name;
   Value<std::string> balance;
+  Value<KeySource> hash_key;
+  StickySpec sticky;
   std::vector<ServerSpec> servers;
 };
 
@@ -69,11 +85,32 @@ struct MatchSpec {
   bool empty() const;
 };
 
+struct SplitVariantSpec {
+  Loc loc;
+  Value<std::string> name;
+  Value<std::string> pool;
+  Value<uint64_t> weight;
+};
+
+// `split:`, a route action instead of `pool:`.
+struct SplitSpec {
+  Loc loc; // the `split` key's value
+  bool present = false;
+  Value<std::string> experiment;
+  Value<KeySource> key;
+  Value<std::string> assign_cookie;
+  Value<KeySource> override_key;
+  Loc variants_loc; // the `variants` key, or loc when absent
+  bool has_variants = false;
+  std::vector<SplitVariantSpec> variants;
+};
+
 struct RouteSpec {
   Loc loc;
   Value<std::string> name;
   MatchSpec match;
   Value<std::string> pool;
+  SplitSpec split;
 };
 
 struct AccessLogSpec {

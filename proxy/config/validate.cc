@@ -92,11 +92,7 @@ void validateListeners(const ConfigSpec& spec, Diagnostics& diags) {
 }
 
 void validatePool(const PoolSpec& pool, Diagnostics& diags) {
-  if (pool.balance.set && pool.balance.value != "round_robin") {
-    diags.error(pool.balance.loc, "unknown balance '" + pool.balance.value + "'" +
-                                      suggestion(pool.balance.value, {"round_robin"}) +
-                                      "; expected round_robin");
-  }
+  validateBalancing(pool, diags);
   if (pool.servers.empty()) {
     std::string name = pool.name.set ? "pool '" + pool.name.value + "'" : "a pool";
     diags.error(pool.loc, name + " needs at least one server");

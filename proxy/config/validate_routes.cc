@@ -1,11 +1,13 @@
-// Route checks: names, pool references, path kinds, regexes (compiled once
-// here through routing::checkRegex), methods, header/cookie names, and
-// warnings for unreachable routes and unused pools.
+// Route checks: names, pool references (direct or through a split), path
+// kinds, regexes (compiled once here through routing::checkRegex), methods,
+// header/cookie names, unique experiment names, and warnings for unreachable
+// routes and unused pools.
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "proxy/config/validate.h"
+#include "proxy/config/values.h"
 #include "routing/route_table.h"
 
 namespace proxy::config {
@@ -16,18 +18,6 @@ bool MatchSpec::empty() const {
 }
 
 namespace {
-
-// RFC 9110 5.6.2: token = 1*tchar.
-bool isToken(std::string_view text) {
-  if (text.empty()) return false;
-  for (char c : text) {
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) {
-      return false;
-    }
-  }
-  return true;
-}
 
 void checkRegex(const Value<std::string>& pattern, bool allow_empty, Diagnostics& diags) {
   if (!pattern.set) return;
@@ -141,22 +131,6 @@ std::vector<std::string_view> poolNames(const ConfigSpec& spec) {
   return names;
 }
 
-// Reports a route naming a missing pool; records the pools used.
-void checkPoolRef(const RouteSpec& route, const std::vector<std::string_view>& pools,
-                  std::unordered_set<std::string_view>* used, Diagnostics& diags) {
-  if (!route.pool.set) return;
-  const std::string& name = route.pool.value;
-  for (std::string_view pool : pools) {
-    if (pool == name) {
-      used->insert(pool);
-      return;
-    }
-  }
-  std::string known = pools.empty() ? "no pools are defined" : "defined pools: " + joinNames(pools);
-  diags.error(route.pool.loc,
-              "unknown pool '" + name + "'" + suggestion(name, pools) + "; " + known);
-}
-
 void warnUnusedPools(const ConfigSpec& spec, const std::unordered_set<std::string_view>& used,
                      Diagnostics& diags) {
   for (const PoolSpec& pool : spec.pools) {
@@ -168,15 +142,36 @@ void warnUnusedPools(const ConfigSpec& spec, const std::unordered_set<std::strin
 
 } // namespace
 
+void checkPoolRef(const Value<std::string>& ref, const std::vector<std::string_view>& pools,
+                  std::unordered_set<std::string_view>* used, Diagnostics& diags) {
+  if (!ref.set) return;
+  const std::string& name = ref.value;
+  for (std::string_view pool : pools) {
+    if (pool == name) {
+      used->insert(pool);
+      return;
+    }
+  }
+  std::string known = pools.empty() ? "no pools are defined" : "defined pools: " + joinNames(pools);
+  diags.error(ref.loc, "unknown pool '" + name + "'" + suggestion(name, pools) + "; " + known);
+}
+
 void validateRoutes(const ConfigSpec& spec, Diagnostics& diags) {
   if (spec.routes.empty()) diags.error(spec.routes_loc, "at least one route is required");
   std::vector<std::string_view> pools = poolNames(spec);
   std::unordered_set<std::string_view> used;
   std::vector<const Value<std::string>*> names;
+  std::vector<const Value<std::string>*> experiments;
   const RouteSpec* catch_all = nullptr;
   for (const RouteSpec& route : spec.routes) {
     if (checkName(route.name, "route", diags)) names.push_back(&route.name);
-    checkPoolRef(route, pools, &used, diags);
+    checkPoolRef(route.pool, pools, &used, diags);
+    if (route.split.present) {
+      validateSplit(route.split, pools, &used, diags);
+      if (checkName(route.split.experiment, "experiment", diags)) {
+        experiments.push_back(&route.split.experiment);
+      }
+    }
     checkMatch(route.match, diags);
     if (catch_all != nullptr) {
       diags.warning(route.loc, "unreachable: " + catch_all->loc.path + " ('" +
@@ -186,6 +181,9 @@ void validateRoutes(const ConfigSpec& spec, Diagnostics& diags) {
     }
   }
   checkUnique(names, "route", diags);
+  // The experiment salts the assignment and labels its metrics: two routes
+  // sharing one would mix their users and their counts.
+  checkUnique(experiments, "experiment", diags);
   warnUnusedPools(spec, used, diags);
 }
 

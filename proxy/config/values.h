@@ -1,5 +1,5 @@
 // Scalar conversions used by the YAML reader: integers, sizes, durations,
-// socket addresses. Pure functions; no YAML types here.
+// socket addresses, key sources. Pure functions; no YAML types here.
 #pragma once
 
 #include <netdb.h>
@@ -20,6 +20,26 @@ bool parseSize(std::string_view text, uint64_t* out);
 
 // What is wrong with a duration, for a diagnostic ("" when parseDuration accepts it).
 std::string durationError(std::string_view text);
+
+// Cookie lifetime: "0" (session cookie) or an integer with a unit s, m, h or
+// d -> seconds. Returns "" on success, else what is wrong.
+std::string parseTtl(std::string_view text, uint64_t* seconds);
+
+// RFC 9110 5.6.2 token (1*tchar): header names, methods; also RFC 6265 4.1.1
+// cookie names, which are RFC 2616 tokens, the same set.
+bool isToken(std::string_view text);
+
+// Which forms a key source accepts, as a bit set of KeySource::Kind.
+struct KeyKinds {
+  bool header = false;
+  bool cookie = false;
+  bool client_ip = false;
+  bool path = false;
+};
+
+// "header:NAME", "cookie:NAME", "client_ip" or "path", restricted to `kinds`.
+// Returns "" on success, else what is wrong, naming the accepted forms.
+std::string parseKeySource(std::string_view text, const KeyKinds& kinds, KeySource* out);
 
 // What may stand in an address and how it is resolved.
 struct AddressRules {

@@ -1,5 +1,7 @@
 #include "proxy/config/yaml_node.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <unordered_set>
 #include <utility>
@@ -142,6 +144,44 @@ void readDuration(const Entry* entry, Value<uint64_t>* out, Diagnostics& diags) 
         return error;
       },
       out, diags);
+}
+
+void readBool(const Entry* entry, Value<bool>* out, Diagnostics& diags) {
+  readScalar<bool>(
+      entry, "true or false",
+      [](const std::string& text, bool* value) {
+        for (const char* word : {"true", "yes", "on"}) {
+          if (strcasecmp(text.c_str(), word) == 0) {
+            *value = true;
+            return std::string();
+          }
+        }
+        for (const char* word : {"false", "no", "off"}) {
+          if (strcasecmp(text.c_str(), word) == 0) {
+            *value = false;
+            return std::string();
+          }
+        }
+        return "expected true or false, got '" + text + "'";
+      },
+      out, diags);
+}
+
+std::vector<Entry> scalarItems(const Entry& entry, Diagnostics& diags) {
+  std::vector<Entry> out;
+  if (entry.value.IsScalar()) {
+    out.push_back(entry);
+    return out;
+  }
+  for (const auto& [node, loc] : listItems(entry, diags)) {
+    Entry item;
+    item.key = entry.key;
+    item.value = node;
+    item.key_loc = loc;
+    item.value_loc = loc;
+    out.push_back(std::move(item));
+  }
+  return out;
 }
 
 } // namespace proxy::config

@@ -85,5 +85,11 @@ void readScalar(const Entry* entry, std::string_view expected, const Converter<T
 void readString(const Entry* entry, Value<std::string>* out, Diagnostics& diags);
 void readSize(const Entry* entry, Value<uint64_t>* out, Diagnostics& diags);
 void readDuration(const Entry* entry, Value<uint64_t>* out, Diagnostics& diags);
+// true/false (also yes/no, on/off), case-insensitive.
+void readBool(const Entry* entry, Value<bool>* out, Diagnostics& diags);
+
+// A key whose value is one scalar or a list of scalars (`methods: GET` reads
+// as a list of one): the entries of the items, positioned and with key paths.
+std::vector<Entry> scalarItems(const Entry& entry, Diagnostics& diags);
 
 } // namespace proxy::config

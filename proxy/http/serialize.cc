@@ -55,7 +55,17 @@ void serializeRequest(const MessageHead& request, const UpstreamRequest& info, s
   for (size_t i = 0; i < request.fieldCount(); ++i) {
     if (isHopByHop(request, i, info.upgrade)) continue;
     std::string_view name = request.name(i);
-    if (isReplacedForwardingField(name)) continue;
+    if (isReplacedForwardingField(name) || equalsIgnoreCase(name, kVariantHeader)) continue;
+    if (!info.strip_cookie.empty() && equalsIgnoreCase(name, "cookie")) {
+      size_t mark = out->size();
+      out->append("Cookie: ");
+      if (appendCookiesWithout(request.value(i), info.strip_cookie, out)) {
+        out->append("\r\n");
+      } else {
+        out->resize(mark);
+      }
+      continue;
+    }
     if (equalsIgnoreCase(name, "content-length") && info.framing != Framing::kContentLength)
       continue;
     appendField(out, name, request.value(i));
@@ -75,9 +85,33 @@ void serializeRequest(const MessageHead& request, const UpstreamRequest& info, s
   out->append("\r\n");
   appendField(out, "X-Forwarded-Proto", info.proto);
   appendField(out, "X-Forwarded-Host", info.host);
+  if (!info.variant.empty()) appendField(out, kVariantHeader, info.variant);
   if (info.framing == Framing::kChunked) out->append("Transfer-Encoding: chunked\r\n");
   if (info.upgrade) out->append("Connection: upgrade\r\n");
   out->append("\r\n");
+}
+
+bool appendCookiesWithout(std::string_view cookie_value, std::string_view name, std::string* out) {
+  bool any = false;
+  while (!cookie_value.empty()) {
+    size_t semi = cookie_value.find(';');
+    std::string_view pair = cookie_value.substr(0, semi);
+    cookie_value =
+        semi == std::string_view::npos ? std::string_view() : cookie_value.substr(semi + 1);
+    while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t'))
+      pair.remove_prefix(1);
+    while (!pair.empty() && (pair.back() == ' ' || pair.back() == '\t'))
+      pair.remove_suffix(1);
+    if (pair.empty()) continue;
+    std::string_view pair_name = pair.substr(0, pair.find('='));
+    while (!pair_name.empty() && pair_name.back() == ' ')
+      pair_name.remove_suffix(1);
+    if (pair_name == name) continue;
+    if (any) out->append("; ");
+    out->append(pair);
+    any = true;
+  }
+  return any;
 }
 
 void serializeResponse(const MessageHead& response, const DownstreamResponse& info,
@@ -97,6 +131,7 @@ void serializeResponse(const MessageHead& response, const DownstreamResponse& in
     }
     appendField(out, name, response.value(i));
   }
+  out->append(info.extra);
   if (info.framing == Framing::kChunked) out->append("Transfer-Encoding: chunked\r\n");
   if (info.upgrade) {
     out->append("Connection: upgrade\r\n");

@@ -30,8 +30,19 @@ struct UpstreamRequest {
   std::string_view client_ip; // appended to X-Forwarded-For
   std::string_view proto;     // X-Forwarded-Proto
   Framing framing = Framing::kNone;
-  bool upgrade = false; // forward Upgrade + Connection: upgrade
+  bool upgrade = false;          // forward Upgrade + Connection: upgrade
+  std::string_view strip_cookie; // cookie the app must not see (the proxy's sticky cookie)
+  std::string_view variant;      // A/B variant: sent as X-Switchyard-Variant
 };
+
+// The header the proxy uses to tell the app which A/B variant a request is
+// in; a client-sent one is always dropped.
+inline constexpr std::string_view kVariantHeader = "X-Switchyard-Variant";
+
+// Appends `cookie_value` (a Cookie header value) without the cookie called
+// `name`, keeping the others and their order. Returns false (and appends
+// nothing) when no cookie remains.
+bool appendCookiesWithout(std::string_view cookie_value, std::string_view name, std::string* out);
 
 // Appends the request head to send upstream to `out`.
 void serializeRequest(const MessageHead& request, const UpstreamRequest& info, std::string* out);
@@ -42,6 +53,7 @@ struct DownstreamResponse {
   bool keep_alive_10 = false; // HTTP/1.0 client that asked for keep-alive
   bool upgrade = false;       // 101: forward Upgrade + Connection: upgrade
   bool keep_length = false;   // HEAD/304: keep Content-Length though no body follows
+  std::string_view extra;     // complete extra field lines ("Set-Cookie: ...\r\n")
 };
 
 // Appends the response head to send downstream to `out`.

@@ -13,11 +13,14 @@
 #include "proxy/server/listener.h"
 #include "proxy/server/worker.h"
 #include "proxy/session/access_log.h"
+#include "proxy/session/experiments.h"
 #include "proxy/uv/handles.h"
 
 namespace proxy {
 
 namespace {
+
+constexpr uint64_t kSrmCheckMs = 60000;
 
 void setPort(sockaddr_storage* ss, uint16_t port) {
   if (ss->ss_family == AF_INET6) {
@@ -76,6 +79,8 @@ struct MainLoop {
   uv::Async done;
   uv::Signal term, intr;
   uv::Timer deadline;
+  uv::Timer srm_check;
+  Experiments* experiments = nullptr;
   uint64_t drain_ms = 0;
   bool draining = false;
 
@@ -106,6 +111,7 @@ struct MainLoop {
     term.close();
     intr.close();
     deadline.close();
+    srm_check.close();
   }
 };
 
@@ -121,6 +127,7 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot) {
   }
   std::vector<std::vector<int>> fds;
   if (!bindAll(*snapshot, &fds)) return 1;
+  Experiments experiments(*snapshot);
 
   MainLoop m;
   m.loop = uv_default_loop();
@@ -132,6 +139,21 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot) {
     });
   });
   m.deadline.open(&m, [&](uv_timer_t* h) { return uv_timer_init(m.loop, h); });
+  m.experiments = &experiments;
+  if (experiments.size() > 0) {
+    // Sample-ratio-mismatch check: a broken split is noticed while it runs.
+    m.srm_check.open(&m, [&](uv_timer_t* h) { return uv_timer_init(m.loop, h); });
+    uv_timer_start(
+        m.srm_check.get(),
+        [](uv_timer_t* t) {
+          auto* self = static_cast<MainLoop*>(t->data);
+          if (self == nullptr) return;
+          for (const std::string& w : self->experiments->mismatches()) {
+            fprintf(stderr, "switchyard: warning: %s\n", w.c_str());
+          }
+        },
+        kSrmCheckMs, kSrmCheckMs);
+  }
   m.term.open(&m, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
   m.intr.open(&m, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
   uv_signal_start(
@@ -149,7 +171,7 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot) {
 
   for (unsigned w = 0; w < snapshot->workers; ++w) {
     m.workers.push_back(
-        std::make_unique<Worker>(w, snapshot, std::move(fds[w]), &log, m.done.get()));
+        std::make_unique<Worker>(w, snapshot, std::move(fds[w]), &log, &experiments, m.done.get()));
     m.workers.back()->openWake();
   }
   for (auto& w : m.workers)
@@ -161,6 +183,15 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot) {
     w->join();
   m.workers.clear();
   uv_loop_close(m.loop);
+  if (experiments.size() > 0) {
+    std::string summary = experiments.summary();
+    size_t at = 0;
+    while (at < summary.size()) {
+      size_t nl = summary.find('\n', at);
+      fprintf(stderr, "switchyard: %s\n", summary.substr(at, nl - at).c_str());
+      at = nl == std::string::npos ? summary.size() : nl + 1;
+    }
+  }
   fprintf(stderr, "switchyard: stopped\n");
   return 0;
 }

@@ -1,5 +1,6 @@
 #include "proxy/server/worker.h"
 
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,12 +16,24 @@ constexpr int kBacklog = 1024;
 } // namespace
 
 Worker::Worker(unsigned id, std::shared_ptr<const config::Snapshot> snapshot,
-               std::vector<int> listen_fds, AccessLogSink* log, uv_async_t* done)
+               std::vector<int> listen_fds, AccessLogSink* log, Experiments* experiments,
+               uv_async_t* done)
     : id_(id), snapshot_(std::move(snapshot)), listen_fds_(std::move(listen_fds)), log_(log),
-      done_(done), read_buffer_(new char[kReadBufferSize]) {
+      experiments_(experiments), done_(done), read_buffer_(new char[kReadBufferSize]) {
   uv_loop_init(&loop_);
   loop_.data = this;
-  upstreams_.init(*snapshot_);
+  if (getrandom(&rng_state_, sizeof rng_state_, 0) != sizeof rng_state_) {
+    rng_state_ = uv_hrtime() ^ (uint64_t{id} << 32);
+  }
+  upstreams_.init(*snapshot_, nextRandom());
+}
+
+// splitmix64: a fast, well-distributed generator; seeded from getrandom.
+uint64_t Worker::nextRandom() noexcept {
+  uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
 }
 
 Worker::~Worker() {

@@ -16,6 +16,7 @@
 
 #include "proxy/config/snapshot.h"
 #include "proxy/session/access_log.h"
+#include "proxy/session/experiments.h"
 #include "proxy/session/upstream_pool.h"
 #include "proxy/uv/handles.h"
 #include "routing/route_table.h"
@@ -38,7 +39,7 @@ public:
   // listener i; the worker takes ownership. `done` is signalled (from this
   // worker's thread) when the loop has ended.
   Worker(unsigned id, std::shared_ptr<const config::Snapshot> snapshot, std::vector<int> listen_fds,
-         AccessLogSink* log, uv_async_t* done);
+         AccessLogSink* log, Experiments* experiments, uv_async_t* done);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -61,6 +62,9 @@ public:
   routing::MatchScratch& matchScratch() { return scratch_; }
   UpstreamPools& upstreams() { return upstreams_; }
   AccessLogWriter& accessLog() { return log_; }
+  Experiments& experiments() { return *experiments_; }
+  // Per-worker generator for ids the proxy hands out (A/B assignment cookies).
+  uint64_t nextRandom() noexcept;
   bool draining() const { return draining_; }
   // One read buffer per loop: libuv hands it to exactly one read callback at a time.
   uv_buf_t readBuffer();
@@ -81,6 +85,8 @@ private:
   std::shared_ptr<const config::Snapshot> snapshot_;
   std::vector<int> listen_fds_;
   AccessLogWriter log_;
+  Experiments* experiments_;
+  uint64_t rng_state_ = 0;
   uv_async_t* done_;
   uv_loop_t loop_{};
   std::mutex wake_mutex_;

@@ -142,6 +142,8 @@ void AccessLogWriter::formatText(const ExchangeRecord& r) {
   o.append(orDash(r.server));
   o.append(" upstream=");
   o.append(orDash(r.upstream));
+  o.append(" variant=");
+  o.append(orDash(r.variant));
   o.append(" in=");
   appendUint(&o, r.bytes_in);
   o.append(" ttfb_ms=");
@@ -184,6 +186,7 @@ void AccessLogWriter::formatJson(const ExchangeRecord& r) {
   field("pool", r.pool);
   field("server", r.server);
   field("upstream", r.upstream);
+  field("variant", r.variant);
   o.append(",\"ttfb_ms\":");
   appendMs(&o, r.start_ns, r.head_ns);
   o.append(",\"total_ms\":");

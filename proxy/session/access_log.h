@@ -44,6 +44,7 @@ struct ExchangeRecord {
   uint64_t bytes_in = 0;  // request bytes read from the client (head + body)
   uint64_t bytes_out = 0; // response bytes written to the client
   std::string_view route, pool, server, upstream;
+  std::string_view variant; // A/B variant, empty when the route is not a split
   uint64_t start_ns = 0, head_ns = 0, end_ns = 0; // uv_hrtime stamps; head = response head
   unsigned retries = 0;
   Termination term;

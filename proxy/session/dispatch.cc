@@ -148,10 +148,8 @@ void DownstreamSession::routeRequest(const http::MessageHead& head, std::string_
   routing::RequestView view{record_.method, path, query, host_, header_views_};
   route_ = snapshot_->routes->match(view, worker_.matchScratch());
   if (route_ < 0) return;
-  const routing::RouteDef& r = snapshot_->routes->route(static_cast<size_t>(route_));
-  pool_ = r.target;
-  record_.route = r.name;
-  record_.pool = snapshot_->pools[pool_].name;
+  record_.route = snapshot_->routes->route(static_cast<size_t>(route_)).name;
+  resolveAction(head, path);
 }
 
 void DownstreamSession::dispatch() {
@@ -185,7 +183,12 @@ void DownstreamSession::connectUpstream() {
   const config::Pool& pool = snapshot_->pools[pool_];
   PoolState& state = worker_.upstreams().pool(pool_);
   while (upstream_ == nullptr) {
-    int s = state.balancer.pick([this](size_t i) { return tried_[i] == 0; });
+    int s = -1;
+    if (sticky_server_ >= 0 && tried_[static_cast<size_t>(sticky_server_)] == 0) {
+      s = sticky_server_; // a valid sticky cookie names it and it has not failed
+    } else {
+      s = state.balancer->pick({tried_, state.active, has_hash_key_, hash_key_});
+    }
     if (s < 0) {
       if (attempts_ == 0) {
         failExchange(ErrorKind::kUnavailable, {'S', 'C'}, "no server available");
@@ -232,6 +235,9 @@ void DownstreamSession::sendRequestHead() {
   info.proto = "http";
   info.framing = request_framing_;
   info.upgrade = upgrade_request_;
+  const config::Pool& pool = snapshot_->pools[pool_];
+  if (pool.sticky.enabled) info.strip_cookie = pool.sticky.cookie;
+  if (variant_ >= 0) info.variant = record_.variant;
   out_.clear();
   http::serializeRequest(head, info, &out_);
   uv_buf_t b = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));

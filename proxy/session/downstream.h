@@ -26,6 +26,7 @@
 #include "proxy/session/upstream.h"
 #include "proxy/uv/handles.h"
 #include "routing/request_view.h"
+#include "routing/stable_hash.h"
 
 namespace proxy {
 
@@ -100,6 +101,15 @@ private:
   void setHost(std::string_view authority);
   void routeRequest(const http::MessageHead& head, std::string_view path, std::string_view query);
 
+  // Split, sticky cookie and hash key (affinity.cc)
+  void resolveAction(const http::MessageHead& head, std::string_view path);
+  size_t resolveSplit(const http::MessageHead& head, std::string_view path, size_t index);
+  void readStickyCookie(const http::MessageHead& head, const config::Pool& pool);
+  bool lookupKey(const http::MessageHead& head, const config::KeySource& key, std::string_view path,
+                 std::string_view* out);
+  void appendSetCookies(std::string* out);
+  void countVariant();
+
   // Response side and ending (exchange.cc)
   void respondLocal(int status, std::string_view text, Termination term, bool close);
   void failExchange(ErrorKind kind, Termination term, const char* text);
@@ -155,6 +165,14 @@ private:
   bool force_fresh_ = false; // retrying: do not reuse an idle connection
   UpstreamFailure last_failure_ = UpstreamFailure::kConnect;
   unsigned attempts_ = 0;
+  size_t split_ = 0;
+  int variant_ = -1;               // A/B variant of the split, -1 when not split
+  int sticky_server_ = -1;         // server named by a valid sticky cookie
+  bool set_sticky_cookie_ = false; // the response must (re)issue the sticky cookie
+  bool has_hash_key_ = false;
+  uint64_t hash_key_ = 0;
+  std::string assigned_id_;  // A/B id handed out with this response
+  std::string extra_fields_; // Set-Cookie lines for the response head
   ExchangeRecord record_;
 };
 

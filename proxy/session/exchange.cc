@@ -52,6 +52,9 @@ int DownstreamSession::onUpstreamHead(http::MessageHead& head) noexcept {
                  (upgrade_request_ && head.status != 101);
   info.framing = response_framing_;
   info.close = close_after_;
+  extra_fields_.clear();
+  appendSetCookies(&extra_fields_);
+  info.extra = extra_fields_;
   info.keep_alive_10 = client10 && !close_after_;
   out_.clear();
   http::serializeResponse(head, info, &out_);
@@ -162,6 +165,7 @@ void DownstreamSession::logExchange() {
   if (record_.start_ns == 0) record_.start_ns = uv_hrtime();
   record_.end_ns = uv_hrtime();
   record_.client = client_;
+  countVariant();
   worker_.accessLog().log(record_);
 }
 
@@ -183,6 +187,9 @@ void DownstreamSession::startNextRequest() {
   response_started_ = close_after_ = head_request_ = upgrade_request_ = false;
   upstream_reused_ = force_fresh_ = false;
   attempts_ = 0;
+  variant_ = sticky_server_ = -1;
+  set_sticky_cookie_ = has_hash_key_ = false;
+  assigned_id_.clear();
   record_ = ExchangeRecord{};
   record_.cid = cid_;
   phase_ = Phase::kIdle;

@@ -26,7 +26,7 @@ UpstreamConnection* UpstreamConnection::connect(Worker& worker, size_t pool, siz
   const config::Server& target = snap.pools[pool].servers[server];
   auto* c = new UpstreamConnection(worker, pool, server);
   c->user_ = user;
-  c->serverState().active++;
+  worker.upstreams().pool(pool).active[server]++;
   int rc = c->tcp_.open(c, [&](uv_tcp_t* h) { return uv_tcp_init(worker.loop(), h); });
   if (rc == 0)
     rc = c->timer_.open(c, [&](uv_timer_t* h) { return uv_timer_init(worker.loop(), h); });
@@ -51,11 +51,12 @@ UpstreamConnection* UpstreamConnection::connect(Worker& worker, size_t pool, siz
 
 UpstreamConnection* UpstreamConnection::takeIdle(Worker& worker, size_t pool, size_t server,
                                                  User* user) {
-  ServerState& s = worker.upstreams().pool(pool).servers[server];
+  PoolState& p = worker.upstreams().pool(pool);
+  ServerState& s = p.servers[server];
   if (s.idle.empty()) return nullptr;
   UpstreamConnection* c = s.idle.back();
   s.idle.pop_back();
-  s.active++;
+  p.active[server]++;
   c->state_ = State::kActive;
   c->user_ = user;
   c->reused_ = true;
@@ -246,7 +247,7 @@ void UpstreamConnection::release(bool reusable) noexcept {
     close();
     return;
   }
-  s.active--;
+  worker_.upstreams().pool(pool_).active[server_]--;
   state_ = State::kIdle;
   parser_.reset();
   complete_ = interim_ = false;
@@ -276,7 +277,7 @@ void UpstreamConnection::close() noexcept {
     auto it = std::find(s.idle.begin(), s.idle.end(), this);
     if (it != s.idle.end()) s.idle.erase(it);
   } else {
-    s.active--;
+    worker_.upstreams().pool(pool_).active[server_]--;
   }
   state_ = State::kClosed;
   if (connect_req_ != nullptr) connect_req_->data = nullptr;

@@ -1,27 +1,57 @@
 #include "proxy/session/upstream_pool.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <cstring>
+
 #include "proxy/session/upstream.h"
 
 namespace proxy {
 
 namespace {
-std::vector<uint32_t> weightsOf(const config::Pool& pool) {
-  std::vector<uint32_t> w;
-  w.reserve(pool.servers.size());
-  for (const config::Server& s : pool.servers)
-    w.push_back(s.weight);
-  return w;
+
+routing::BalanceKind kindOf(config::Balance b) {
+  switch (b) {
+  case config::Balance::kLeastConn: return routing::BalanceKind::kLeastConn;
+  case config::Balance::kRandomTwo: return routing::BalanceKind::kRandomTwo;
+  case config::Balance::kHash: return routing::BalanceKind::kHash;
+  case config::Balance::kRoundRobin: break;
+  }
+  return routing::BalanceKind::kRoundRobin;
 }
+
+std::vector<routing::ServerInfo> serversOf(const config::Pool& pool) {
+  std::vector<routing::ServerInfo> out;
+  out.reserve(pool.servers.size());
+  for (const config::Server& s : pool.servers)
+    out.push_back({s.name, s.weight});
+  return out;
+}
+
 } // namespace
 
-PoolState::PoolState(const config::Pool& pool)
-    : balancer(weightsOf(pool)), servers(pool.servers.size()) {}
+void hmacSha256(std::string_view key, std::string_view data, uint8_t out[32]) {
+  unsigned int len = 32;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
+           &len) == nullptr) {
+    std::memset(out, 0, 32); // never verifies: an all-zero MAC is not a valid signature input
+  }
+}
 
-void UpstreamPools::init(const config::Snapshot& snapshot) {
+PoolState::PoolState(const config::Pool& pool, uint64_t seed)
+    : balancer(routing::makePoolBalancer(kindOf(pool.balance), serversOf(pool), seed)),
+      servers(pool.servers.size()), active(pool.servers.size(), 0) {
+  if (pool.sticky.enabled)
+    sticky.emplace(pool.sticky.secrets, &hmacSha256, pool.sticky.ttl_seconds);
+}
+
+void UpstreamPools::init(const config::Snapshot& snapshot, uint64_t seed) {
   pools_.clear();
   pools_.reserve(snapshot.pools.size());
-  for (const config::Pool& p : snapshot.pools)
-    pools_.emplace_back(p);
+  for (size_t i = 0; i < snapshot.pools.size(); ++i)
+    pools_.emplace_back(snapshot.pools[i], seed + i);
 }
 
 void UpstreamPools::closeIdle() {

@@ -1,13 +1,17 @@
 // Per-worker upstream state, keyed by pool index of the worker's snapshot:
-// the balancer and the idle keep-alive connections of each server. Owned by
-// one worker; never shared between threads.
+// the balancer, the active-request counts it reads, the idle keep-alive
+// connections of each server and the sticky cookie codec. Owned by one
+// worker; never shared between threads.
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "proxy/config/snapshot.h"
-#include "routing/balancer.h"
+#include "routing/pool_balancer.h"
+#include "routing/sticky.h"
 
 namespace proxy {
 
@@ -15,20 +19,22 @@ class UpstreamConnection;
 
 struct ServerState {
   std::vector<UpstreamConnection*> idle; // most recently used last
-  unsigned active = 0;                   // connections attached to an exchange
 };
 
 struct PoolState {
-  explicit PoolState(const config::Pool& pool);
-  routing::SmoothWeightedRoundRobin balancer;
+  PoolState(const config::Pool& pool, uint64_t seed);
+  std::unique_ptr<routing::PoolBalancer> balancer;
   std::vector<ServerState> servers;
+  std::vector<uint32_t> active;               // per server: connections serving an exchange
+  std::optional<routing::StickyCodec> sticky; // when the pool has `sticky:`
 };
 
 class UpstreamPools {
 public:
   static constexpr size_t kMaxIdlePerServer = 64;
 
-  void init(const config::Snapshot& snapshot);
+  // `seed` differs per worker so that random_two choices are independent.
+  void init(const config::Snapshot& snapshot, uint64_t seed);
   PoolState& pool(size_t index) { return pools_[index]; }
   size_t size() const { return pools_.size(); }
   // Closes every idle connection (drain, stop).
@@ -37,5 +43,8 @@ public:
 private:
   std::vector<PoolState> pools_;
 };
+
+// HMAC-SHA256 with OpenSSL, for routing::StickyCodec.
+void hmacSha256(std::string_view key, std::string_view data, uint8_t out[32]);
 
 } // namespace proxy

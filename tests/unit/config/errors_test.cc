@@ -162,7 +162,8 @@ TEST_CASE("routes: missing or unknown pool, missing name") {
   CHECK(r.errors.size() == 3);
   CHECK(hasError(r, "test.yaml:8:21: routes[0].pool: unknown pool 'ap' (did you mean 'app'?); "
                     "defined pools: app"));
-  CHECK(hasError(r, "test.yaml:9:5: routes[1]: missing required key 'pool'"));
+  CHECK(hasError(r, "test.yaml:9:5: routes[1]: missing required key 'pool' (or 'split' for an "
+                    "A/B split)"));
   CHECK(hasError(r, "test.yaml:11:5: routes[2]: missing required key 'name'"));
 }
 
@@ -314,13 +315,13 @@ TEST_CASE("access_log: format text or json, a non-empty path, or off") {
                    "expected 'off' or a mapping"));
 }
 
-TEST_CASE("balance: round_robin only") {
+TEST_CASE("balance: one of the four algorithms") {
   LoadResult r = load(R"(listeners: [{name: l, address: '127.0.0.1:0'}]
 pools: [{name: p, balance: random, servers: [{name: s, address: '127.0.0.1:1'}]}]
 routes: [{name: r, pool: p}]
 )");
   CHECK(hasError(r, "test.yaml:2:28: pools[0].balance: unknown balance 'random'; expected "
-                    "round_robin"));
+                    "round_robin, least_conn, random_two or hash"));
 }
 
 TEST_CASE("names: letters, digits, '_', '-', '.'") {

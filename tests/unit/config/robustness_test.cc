@@ -74,6 +74,22 @@ TEST_CASE("weird shapes where mappings, lists or scalars are expected") {
   checkRejected("access_log: [off]\n" + minimal());
   checkRejected("timeouts: [1s]\nlimits: 5\n" + minimal());
   checkRejected("pools: [{name: p, servers: [{name: s, address: '127.0.0.1:1', weight: [1]}]}]\n");
+  std::string servers = "servers: [{name: s, address: '127.0.0.1:1'}]";
+  std::string tail = "routes: [{name: r, pool: p}]\n";
+  for (std::string_view pool_keys :
+       {"sticky: [1]", "sticky: ~", "sticky: {secrets: {a: 1}}", "sticky: {secrets: [[a]]}",
+        "sticky: {ttl: [], httponly: {}, cookie: ~}", "hash_key: [a], balance: hash",
+        "balance: {hash: 1}"}) {
+    checkRejected("listeners: [{name: l, address: '127.0.0.1:0'}]\npools: [{name: p, " +
+                  std::string(pool_keys) + ", " + servers + "}]\n" + tail);
+  }
+  std::string pools =
+      "listeners: [{name: l, address: '127.0.0.1:0'}]\npools: [{name: p, " + servers + "}]\n";
+  for (std::string_view split :
+       {"[x]", "~", "{variants: 5}", "{experiment: [e], key: {a: b}, variants: [[1], ~, x]}",
+        "{experiment: e, key: client_ip, variants: [{name: a, pool: [p], weight: {}}]}"}) {
+    checkRejected(pools + "routes: [{name: r, split: " + std::string(split) + "}]\n");
+  }
 }
 
 TEST_CASE("anchors and aliases, including a self-referencing one") {
@@ -152,12 +168,24 @@ timeouts: {connect: 2s, drain: 10s}
 limits: {max_header_bytes: 32k}
 pools:
   - name: app
+    balance: hash
+    hash_key: cookie:sid
+    sticky: {cookie: S, ttl: 1h, secure: auto, samesite: Strict, secrets: [literal-key-0123456789]}
     servers:
       - {name: a, address: 127.0.0.1:9001, weight: 3}
+  - name: v2
+    servers: [{name: b, address: 127.0.0.1:9002}]
 routes:
   - name: beta
     match: {host: '^a$', path_regex: '/x.*', headers: {A: b}, cookies: {c: d}, query: {e: f}}
     pool: app
+  - name: ab
+    match: {path_prefix: /ab}
+    split:
+      experiment: e
+      key: header:U
+      override: cookie:o
+      variants: [{name: a, pool: app, weight: 1}, {name: b, pool: v2, weight: 0}]
   - {name: default, pool: app}
 )";
 

@@ -1,4 +1,5 @@
-// Scalar conversions: durations, sizes, integers, socket addresses.
+// Scalar conversions: durations, sizes, integers, socket addresses, cookie
+// lifetimes, key sources; sticky secrets.
 #include "proxy/config/values.h"
 
 #include <arpa/inet.h>
@@ -6,6 +7,7 @@
 #include <netinet/in.h>
 
 #include "proxy/config/load.h"
+#include "proxy/config/secrets.h"
 
 namespace proxy::config {
 namespace {
@@ -122,6 +124,62 @@ TEST_CASE("addresses: what is wrong is said") {
   CHECK(parseAddress("[::1]:0", listener, &a) == "");
   CHECK(parseAddress("example.com:80", listener, &a).find("is not allowed here") !=
         std::string::npos);
+}
+
+TEST_CASE("cookie lifetimes: 0 or s, m, h, d") {
+  uint64_t seconds = 99;
+  CHECK(parseTtl("0", &seconds) == "");
+  CHECK(seconds == 0);
+  CHECK(parseTtl("90s", &seconds) == "");
+  CHECK(seconds == 90);
+  CHECK(parseTtl("2d", &seconds) == "");
+  CHECK(seconds == 172800);
+  CHECK(parseTtl("5", &seconds) == "a duration needs a unit: write '5s', or 0 for a session "
+                                   "cookie");
+  for (std::string_view text : {"", "d", "1ms", "1w", "1.5h", "-1d", "1 d", "99999999999999999d"})
+    CHECK(parseTtl(text, &seconds).find("expected 0 or a duration") == 0);
+}
+
+TEST_CASE("key sources: each form, restricted to the kinds a key accepts") {
+  KeyKinds all{true, true, true, true};
+  KeySource key;
+  CHECK(parseKeySource("header:X-A", all, &key) == "");
+  CHECK((key.kind == KeySource::Kind::kHeader && key.name == "X-A"));
+  CHECK(parseKeySource("cookie:sid", all, &key) == "");
+  CHECK((key.kind == KeySource::Kind::kCookie && key.name == "sid"));
+  CHECK(parseKeySource("client_ip", all, &key) == "");
+  CHECK((key.kind == KeySource::Kind::kClientIp && key.name.empty()));
+  CHECK(parseKeySource("path", all, &key) == "");
+  CHECK(key.kind == KeySource::Kind::kPath);
+  KeyKinds names{true, true, false, false};
+  CHECK(parseKeySource("path", names, &key) ==
+        "'path' is not accepted here; expected header:NAME or cookie:NAME");
+  CHECK(key.kind == KeySource::Kind::kPath); // failures leave the output alone
+  CHECK(parseKeySource("header:", names, &key) ==
+        "'header:' needs a header name, e.g. header:X-User-Id");
+  CHECK(parseKeySource("heder:X", names, &key) ==
+        "unknown key source 'heder:X' (did you mean 'header'?); expected header:NAME or "
+        "cookie:NAME");
+  CHECK(parseKeySource("Client_IP", all, &key).find("unknown key source") == 0);
+  CHECK(parseKeySource("cookie:a=b", all, &key) ==
+        "'a=b' is not a valid cookie name (RFC 6265 4.1.1: a token)");
+}
+
+TEST_CASE("secrets: literal text, and generated keys of 32 random bytes") {
+  ResolvedSecret secret;
+  CHECK(resolveSecret("0123456789abcdef", &secret) == "");
+  CHECK(secret.literal);
+  CHECK(secret.bytes == "0123456789abcdef");
+  CHECK(resolveSecret("0123456789abcde", &secret).find("is 15 bytes") != std::string::npos);
+  CHECK(resolveSecret("file:", &secret) ==
+        "'file:' needs a path, e.g. file:/etc/switchyard/sticky.key");
+  CHECK(resolveSecret("file:/tmp", &secret) == "cannot read secret file '/tmp': Is a directory");
+  std::string a;
+  std::string b;
+  REQUIRE(randomSecret(&a) == "");
+  REQUIRE(randomSecret(&b) == "");
+  CHECK(a.size() == kGeneratedSecretBytes);
+  CHECK(a != b);
 }
 
 } // namespace
