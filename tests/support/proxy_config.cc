@@ -3,7 +3,15 @@
 namespace swytest {
 
 ProxyConfig& ProxyConfig::addPool(const std::string& name, const std::vector<ServerSpec>& servers) {
-  std::string yaml = "{name: " + name + ", balance: round_robin, servers: [";
+  return addPool(name, servers, "");
+}
+
+ProxyConfig& ProxyConfig::addPool(const std::string& name, const std::vector<ServerSpec>& servers,
+                                  const std::string& options) {
+  std::string yaml = "{name: " + name + ", ";
+  if (options.find("balance:") == std::string::npos) yaml += "balance: round_robin, ";
+  if (!options.empty()) yaml += options + ", ";
+  yaml += "servers: [";
   for (size_t i = 0; i < servers.size(); ++i) {
     const ServerSpec& s = servers[i];
     if (i > 0) yaml += ", ";

@@ -27,6 +27,11 @@ struct ProxyConfig {
   std::vector<std::string> routes;
 
   ProxyConfig& addPool(const std::string& name, const std::vector<ServerSpec>& servers);
+  // Same with more pool keys written verbatim into the flow mapping, e.g.
+  // "balance: hash, hash_key: 'cookie:JSESSIONID'" or "sticky: {cookie: SWY_SRV}".
+  // `balance: round_robin` is added unless `options` names a balance.
+  ProxyConfig& addPool(const std::string& name, const std::vector<ServerSpec>& servers,
+                       const std::string& options);
   // `yaml` is a flow mapping, e.g. "{name: api, match: {path_prefix: /api}, pool: app}".
   ProxyConfig& addRoute(const std::string& yaml);
   std::string render() const;

@@ -44,7 +44,8 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
   return file;
 }
 
-bool spawnProcess(const std::string& bin, const std::vector<std::string>& args, Spawned* out) {
+bool spawnProcess(const std::string& bin, const std::vector<std::string>& args, Spawned* out,
+                  const std::vector<std::string>& env) {
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return false;
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -61,6 +62,25 @@ bool spawnProcess(const std::string& bin, const std::vector<std::string>& args, 
   for (std::string& s : storage)
     argv.push_back(s.data());
   argv.push_back(nullptr);
+  // The inherited environment minus the names `env` sets, then `env`.
+  std::vector<std::string> env_storage;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    bool replaced = false;
+    for (const std::string& set : env) {
+      size_t eq = set.find('=');
+      if (eq != std::string::npos && entry.size() > eq &&
+          entry.substr(0, eq + 1) == std::string_view(set).substr(0, eq + 1)) {
+        replaced = true;
+      }
+    }
+    if (!replaced) env_storage.emplace_back(entry);
+  }
+  env_storage.insert(env_storage.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (std::string& s : env_storage)
+    envp.push_back(s.data());
+  envp.push_back(nullptr);
   pid_t parent = ::getpid();
 
   pid_t pid = ::fork();
@@ -71,7 +91,7 @@ bool spawnProcess(const std::string& bin, const std::vector<std::string>& args, 
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   ::close(out_pipe[1]);
@@ -146,10 +166,17 @@ void ProxyProcess::kill() {
   pid_ = -1;
 }
 
+void ProxyProcess::setEnv(const std::string& name, const std::string& value) {
+  std::string prefix = name + "=";
+  std::erase_if(env_, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
+  env_.push_back(prefix + value);
+}
+
 bool ProxyProcess::start(const std::string& yaml, milliseconds ready_timeout) {
   config_path_ = dir_.write("switchyard.yaml", yaml);
   Spawned child;
-  if (switchyardBin().empty() || !spawnProcess(switchyardBin(), {"-c", config_path_}, &child)) {
+  if (switchyardBin().empty() ||
+      !spawnProcess(switchyardBin(), {"-c", config_path_}, &child, env_)) {
     std::lock_guard<std::mutex> lock(mu_);
     err_lines_.push_back("(harness) cannot spawn '" + switchyardBin() + "'");
     return false;

@@ -60,6 +60,11 @@ public:
   ProxyProcess(const ProxyProcess&) = delete;
   ProxyProcess& operator=(const ProxyProcess&) = delete;
 
+  // Sets an environment variable for the child (e.g. a sticky secret for
+  // `secrets: [env:NAME]`); call before start(). The child otherwise
+  // inherits the test's environment.
+  void setEnv(const std::string& name, const std::string& value);
+
   // Writes `yaml`, starts `switchyard -c FILE` and waits up to `ready_timeout`
   // for the ready line. On failure returns false; diagnostics() says why.
   bool start(const std::string& yaml, milliseconds ready_timeout = milliseconds(5000));
@@ -97,6 +102,7 @@ private:
 
   TempDir dir_;
   std::string config_path_;
+  std::vector<std::string> env_; // "NAME=value" entries set by setEnv()
   pid_t pid_ = -1;
   Fd pidfd_;
   std::optional<int> exit_status_;
@@ -112,13 +118,15 @@ private:
 };
 
 // Spawns `bin args...` with stdout/stderr on pipes; used by both of the above.
+// `env` entries ("NAME=value") are added to (or replace) the inherited environment.
 struct Spawned {
   pid_t pid = -1;
   Fd pidfd;
   Fd out;
   Fd err;
 };
-bool spawnProcess(const std::string& bin, const std::vector<std::string>& args, Spawned* out);
+bool spawnProcess(const std::string& bin, const std::vector<std::string>& args, Spawned* out,
+                  const std::vector<std::string>& env = {});
 // Waits for exit via the pidfd; nullopt on timeout. Returns 128+sig when signalled.
 std::optional<int> reapWithin(pid_t pid, int pidfd, milliseconds timeout);
 
