@@ -192,9 +192,15 @@ std::shared_ptr<const Snapshot> compile(const ConfigSpec& spec, const std::strin
   snapshot->source = source;
   snapshot->workers = workerCount(spec.workers);
   snapshot->access_log = accessLog(spec.access_log);
+  // Every listener's TLS problems are reported before giving up.
+  bool tls_ok = true;
   for (const ListenerSpec& listener : spec.listeners) {
-    snapshot->listeners.push_back(Listener{listener.name.value, listener.address.value});
+    Listener& out = snapshot->listeners.emplace_back();
+    out.name = listener.name.value;
+    out.address = listener.address.value;
+    tls_ok = compileTls(listener.tls, &out, diags) && tls_ok;
   }
+  if (!tls_ok) return nullptr;
   snapshot->timeouts = timeouts(spec.timeouts);
   snapshot->limits = limits(spec.limits);
   for (const PoolSpec& pool_spec : spec.pools) {

@@ -20,4 +20,10 @@ namespace proxy::config {
 std::shared_ptr<const Snapshot> compile(const ConfigSpec& spec, const std::string& source,
                                         Diagnostics& diags);
 
+// Builds listener->tls and ->hsts_max_age from a validated tls block
+// (compile_tls.cc). Every problem with the certificate, key and CA files is
+// reported at the key naming the file, as "<file>: <problem>". Returns false
+// when the context cannot be built.
+bool compileTls(const TlsSpec& spec, Listener* listener, Diagnostics& diags);
+
 } // namespace proxy::config

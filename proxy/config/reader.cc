@@ -91,12 +91,13 @@ void readLimits(const Entry* entry, LimitsSpec* out, Diagnostics& diags) {
 ListenerSpec readListener(const Item& item, Diagnostics& diags) {
   ListenerSpec spec;
   spec.loc = item.second;
-  MapView map(item.first, item.second, {"name", "address"}, diags);
+  MapView map(item.first, item.second, {"name", "address", "tls"}, diags);
   readString(map.require("name", diags), &spec.name, diags);
   AddressRules rules;
   rules.allow_port_zero = true;
   rules.allow_hostnames = false;
   readAddress(map.require("address", diags), rules, &spec.address, diags);
+  readTls(map.find("tls"), &spec.tls, diags);
   return spec;
 }
 

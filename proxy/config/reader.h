@@ -14,4 +14,9 @@ namespace proxy::config {
 // Resolves server host names (getaddrinfo): call at load time only.
 ConfigSpec readConfig(const YAML::Node& root, Diagnostics& diags);
 
+struct Entry;
+
+// A listener's `tls:` block (reader_tls.cc); resolves the ticket secret.
+void readTls(const Entry* entry, TlsSpec* out, Diagnostics& diags);
+
 } // namespace proxy::config

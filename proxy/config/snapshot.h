@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "routing/route_table.h"
+#include "tls/server_context.h"
 
 namespace proxy::config {
 
@@ -24,6 +25,10 @@ struct SocketAddress {
 struct Listener {
   std::string name;
   SocketAddress address;
+  // TLS termination: built once per config, shared by every worker; null
+  // for a plain listener.
+  std::shared_ptr<const tls::ServerContext> tls;
+  uint64_t hsts_max_age = 0; // > 0: Strict-Transport-Security on responses (TLS only)
 };
 
 struct Server {

@@ -29,10 +29,51 @@ template <typename T> struct Value {
   bool set = false;
 };
 
+// One `certificates:` item. The *_key_loc fields are the positions of the
+// `cert` / `key` keys, where problems with those files are reported.
+struct CertificateSpec {
+  Loc loc;
+  Value<std::string> cert;
+  Value<std::string> key;
+  Loc cert_key_loc;
+  Loc key_key_loc;
+};
+
+// `client_auth: {ca, mode}` (mTLS).
+struct ClientAuthSpec {
+  Loc loc; // the `client_auth` key's value
+  bool present = false;
+  Value<std::string> ca;
+  Loc ca_key_loc;
+  Value<std::string> mode;
+};
+
+// A listener's `tls:`. ticket_secret holds the resolved key bytes (env:NAME,
+// file:PATH or a literal), never the text written.
+struct TlsSpec {
+  Loc loc; // the `tls` key
+  bool present = false;
+  Loc certificates_loc; // the `certificates` key, or loc when absent
+  std::vector<CertificateSpec> certificates;
+  Value<std::string> min_version;
+  Value<std::string> ciphers;
+  bool has_alpn = false;
+  std::vector<Value<std::string>> alpn;
+  Value<bool> session_tickets;
+  Value<uint64_t> ticket_rotation; // milliseconds
+  Value<std::string> ticket_secret;
+  Value<bool> strict_sni;
+  ClientAuthSpec client_auth;
+  Loc hsts_loc; // the `hsts` key's value
+  bool has_hsts = false;
+  Value<uint64_t> hsts_max_age; // seconds
+};
+
 struct ListenerSpec {
   Loc loc; // the list item
   Value<std::string> name;
   Value<SocketAddress> address;
+  TlsSpec tls;
 };
 
 struct ServerSpec {

@@ -77,6 +77,7 @@ void validateListeners(const ConfigSpec& spec, Diagnostics& diags) {
   for (size_t i = 0; i < spec.listeners.size(); ++i) {
     const ListenerSpec& listener = spec.listeners[i];
     if (checkName(listener.name, "listener", diags)) names.push_back(&listener.name);
+    validateTls(listener.tls, diags);
     const Value<SocketAddress>& address = listener.address;
     if (!address.set || addressPort(address.value) == 0) continue;
     for (size_t j = 0; j < i; ++j) {

@@ -18,8 +18,14 @@ inline constexpr uint64_t kMaxWorkers = 64;
 inline constexpr uint64_t kMaxWeight = 1000000;
 // RFC 6265bis 5.5: user agents cap a cookie's lifetime at 400 days.
 inline constexpr uint64_t kMaxStickyTtlSeconds = 400ull * 24 * 60 * 60;
+inline constexpr uint64_t kMinTicketRotationMs = 60ull * 1000;
+inline constexpr uint64_t kMaxTicketRotationMs = 24ull * 60 * 60 * 1000;
+inline constexpr uint64_t kMaxHstsSeconds = 10ull * 365 * 24 * 60 * 60;
 
 void validate(const ConfigSpec& spec, Diagnostics& diags);
+
+// A listener's tls block (validate_tls.cc); the files are compile()'s.
+void validateTls(const TlsSpec& tls, Diagnostics& diags);
 
 // Route checks (validate_routes.cc); `validate` calls it.
 void validateRoutes(const ConfigSpec& spec, Diagnostics& diags);

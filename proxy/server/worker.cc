@@ -44,6 +44,10 @@ Worker::~Worker() {
 
 uv_buf_t Worker::readBuffer() { return uv_buf_init(read_buffer_.get(), kReadBufferSize); }
 
+void Worker::onAllocRead(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+  *buf = static_cast<Worker*>(handle->loop->data)->readBuffer();
+}
+
 void Worker::start() {
   thread_ = std::thread([this] { run(); });
 }

@@ -68,6 +68,8 @@ public:
   bool draining() const { return draining_; }
   // One read buffer per loop: libuv hands it to exactly one read callback at a time.
   uv_buf_t readBuffer();
+  // uv_alloc_cb for every stream of this worker's loop: hands out readBuffer().
+  static void onAllocRead(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
 
   void adopt(DownstreamSession* session);
   void forget(DownstreamSession* session); // session closed: stop tracking it

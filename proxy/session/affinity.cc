@@ -132,8 +132,10 @@ void DownstreamSession::appendSetCookies(std::string* out) {
     if (st.ttl_seconds > 0) out->append("; Max-Age=" + std::to_string(st.ttl_seconds));
     if (st.httponly) out->append("; HttpOnly");
     if (!st.samesite.empty()) out->append("; SameSite=" + st.samesite);
-    // No TLS listener exists yet, so `auto` means not Secure.
-    if (st.secure == config::Sticky::Secure::kAlways) out->append("; Secure");
+    if (st.secure == config::Sticky::Secure::kAlways ||
+        (st.secure == config::Sticky::Secure::kAuto && tls_)) {
+      out->append("; Secure");
+    }
     out->append("\r\n");
   }
   if (!assigned_id_.empty()) {

@@ -232,7 +232,7 @@ void DownstreamSession::sendRequestHead() {
   info.target = target_;
   info.host = forward_host_;
   info.client_ip = client_ip_;
-  info.proto = "http";
+  info.proto = tls_ ? "https" : "http";
   info.framing = request_framing_;
   info.upgrade = upgrade_request_;
   const config::Pool& pool = snapshot_->pools[pool_];

@@ -65,17 +65,17 @@ bool DownstreamSession::start(uv_stream_t* server) {
   int len = sizeof peer;
   if (uv_tcp_getpeername(tcp_.get(), reinterpret_cast<sockaddr*>(&peer), &len) != 0) return false;
   formatPeer(peer, client_ip_, sizeof client_ip_, client_, sizeof client_);
+  const config::Listener& listener = worker_.snapshot()->listeners[listener_];
+  if (listener.tls) {
+    tls_ = tls::Engine::server(*listener.tls);
+    if (!tls_) return false;
+  }
   record_ = ExchangeRecord{};
   record_.cid = cid_;
   // A new connection must send its first request within client_header.
   armClientTimer(worker_.snapshot()->timeouts.client_header);
   updateReading();
   return true;
-}
-
-void DownstreamSession::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-  auto* self = static_cast<DownstreamSession*>(h->data);
-  *buf = self != nullptr ? self->worker_.readBuffer() : uv_buf_init(nullptr, 0);
 }
 
 void DownstreamSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
@@ -86,6 +86,10 @@ void DownstreamSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* bu
     return;
   }
   if (self->drop_client_bytes_) return; // lingering close: discard
+  if (self->tls_) {
+    self->onTlsRead(buf->base, static_cast<size_t>(nread));
+    return;
+  }
   self->feed(buf->base, static_cast<size_t>(nread));
 }
 
@@ -268,7 +272,7 @@ void DownstreamSession::updateReading() noexcept {
   if (want == reading_ || !tcp_) return;
   reading_ = want;
   if (want) {
-    uv_read_start(tcp_.stream(), &onAlloc, &onRead);
+    uv_read_start(tcp_.stream(), &Worker::onAllocRead, &onRead);
   } else {
     uv_read_stop(tcp_.stream());
   }
@@ -280,7 +284,8 @@ bool DownstreamSession::writeClient(const uv_buf_t* bufs, unsigned count) noexce
   bool queued = false;
   for (unsigned i = 0; i < count; ++i)
     record_.bytes_out += bufs[i].len;
-  if (uv::write(tcp_.stream(), bufs, count, &queued) != 0) {
+  int rc = tls_ ? writeTls(bufs, count, &queued) : uv::write(tcp_.stream(), bufs, count, &queued);
+  if (rc != 0) {
     abort({'C', response_started_ ? 'D' : 'H'});
     return false;
   }

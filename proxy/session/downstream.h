@@ -27,6 +27,7 @@
 #include "proxy/uv/handles.h"
 #include "routing/request_view.h"
 #include "routing/stable_hash.h"
+#include "tls/engine.h"
 
 namespace proxy {
 
@@ -77,7 +78,6 @@ private:
   DownstreamSession(Worker& worker, size_t listener);
   bool start(uv_stream_t* server);
 
-  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onTimer(uv_timer_t* t);
 
@@ -100,6 +100,12 @@ private:
                    std::string_view* authority);
   void setHost(std::string_view authority);
   void routeRequest(const http::MessageHead& head, std::string_view path, std::string_view query);
+
+  // TLS termination (secure.cc): ciphertext in, plaintext to feed(); our
+  // plaintext out through the engine.
+  void onTlsRead(const char* data, size_t length);
+  int writeTls(const uv_buf_t* bufs, unsigned count, bool* queued) noexcept;
+  int flushTls(bool* queued) noexcept;
 
   // Split, sticky cookie and hash key (affinity.cc)
   void resolveAction(const http::MessageHead& head, std::string_view path);
@@ -129,9 +135,11 @@ private:
   uv::Timer timer_;
   Phase phase_ = Phase::kIdle;
   http::Parser parser_;
-  std::string pending_;  // received, not yet parsed (pipelined requests, early body bytes)
-  std::string out_;      // scratch for serialising heads
-  char client_[64] = {}; // "ip:port"
+  std::string pending_; // received, not yet parsed (pipelined requests, early body bytes)
+  std::string out_;     // scratch for serialising heads
+  std::unique_ptr<tls::Engine> tls_; // null on a plain listener
+  std::string tls_out_;              // ciphertext scratch
+  char client_[64] = {};             // "ip:port"
   char client_ip_[48] = {};
   bool reading_ = false;
   bool upstream_congested_ = false;

@@ -54,6 +54,10 @@ int DownstreamSession::onUpstreamHead(http::MessageHead& head) noexcept {
   info.close = close_after_;
   extra_fields_.clear();
   appendSetCookies(&extra_fields_);
+  uint64_t hsts = snapshot_->listeners[listener_].hsts_max_age;
+  if (tls_ && hsts > 0 && head.find("strict-transport-security") < 0) {
+    extra_fields_.append("Strict-Transport-Security: max-age=" + std::to_string(hsts) + "\r\n");
+  }
   info.extra = extra_fields_;
   info.keep_alive_10 = client10 && !close_after_;
   out_.clear();
@@ -254,6 +258,11 @@ void DownstreamSession::flushAndClose() noexcept {
   releaseUpstream(false);
   phase_ = Phase::kFlushing;
   updateReading();
+  if (tls_) { // close_notify goes out before our FIN
+    tls_->shutdown();
+    bool queued = false;
+    flushTls(&queued);
+  }
   // Lingering close: send our FIN once the writes are out, then read and
   // discard what the client still sends, so that a reset does not destroy
   // the response in flight (RFC 9112 section 9.6).

@@ -80,11 +80,6 @@ void UpstreamConnection::onConnect(uv_connect_t* req, int status) {
   if (self->user_ != nullptr) self->user_->onUpstreamReady();
 }
 
-void UpstreamConnection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-  auto* self = static_cast<UpstreamConnection*>(h->data);
-  *buf = self != nullptr ? self->worker_.readBuffer() : uv_buf_init(nullptr, 0);
-}
-
 void UpstreamConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<UpstreamConnection*>(s->data);
   if (self == nullptr || nread == 0) return;
@@ -233,7 +228,7 @@ void UpstreamConnection::updateReading() noexcept {
   if (want == reading_ || !tcp_) return;
   reading_ = want;
   if (want) {
-    uv_read_start(tcp_.stream(), &onAlloc, &onRead);
+    uv_read_start(tcp_.stream(), &Worker::onAllocRead, &onRead);
   } else {
     uv_read_stop(tcp_.stream());
   }

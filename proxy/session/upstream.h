@@ -91,7 +91,6 @@ private:
   UpstreamConnection(Worker& worker, size_t pool, size_t server);
 
   static void onConnect(uv_connect_t* req, int status);
-  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onTimer(uv_timer_t* t);
 

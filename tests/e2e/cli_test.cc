@@ -87,6 +87,24 @@ TEST_CASE("cli: -t accepts every shipped config under conf/") {
     }
   }
   CHECK_FALSE(files.empty());
+  // Shipped configs name files relative to the directory switchyard starts
+  // from (conf/certs/*.pem, made by conf/certs/make-demo-certs): run from a
+  // scratch directory holding a fresh demo PKI, so -t loads real certificates.
+  TempDir dir;
+  struct Cleanup {
+    std::filesystem::path previous = std::filesystem::current_path();
+    std::filesystem::path conf;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::current_path(previous, ec);
+      std::filesystem::remove_all(conf, ec);
+    }
+  } cleanup;
+  cleanup.conf = dir.path() + "/conf";
+  std::string script = std::string(root) + "/conf/certs/make-demo-certs";
+  std::string command = "'" + script + "' '" + dir.path() + "/conf/certs' >/dev/null";
+  REQUIRE(std::system(command.c_str()) == 0);
+  std::filesystem::current_path(dir.path());
   for (const std::string& file : files) {
     RunResult r = runSwitchyard({"-t", "-c", file});
     INFO(file << "\nstderr: " << r.err);

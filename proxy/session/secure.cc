@@ -1,0 +1,62 @@
+// TLS termination for a DownstreamSession: the engine (tls/engine.h) sits
+// between the socket and the HTTP parser. Part of DownstreamSession (see
+// downstream.h).
+#include "proxy/session/downstream.h"
+
+namespace proxy {
+
+void DownstreamSession::onTlsRead(const char* data, size_t length) {
+  tls::Engine::Status status = tls_->feed(data, length);
+  bool queued = false;
+  if (flushTls(&queued) != 0) { // handshake messages and alerts
+    close();
+    return;
+  }
+  if (status == tls::Engine::Status::kError) {
+    // Not TLS (plain HTTP to the TLS port), a refused version or suite, a
+    // client certificate that does not verify: the alert is on its way, no
+    // HTTP byte was read, so nothing reaches an upstream.
+    if (phase_ == Phase::kIdle && record_.bytes_in == 0) {
+      flushAndClose();
+    } else {
+      abort({'C', 'R'});
+    }
+    return;
+  }
+  // The engine copied the ciphertext, so the read buffer is free for plaintext.
+  uv_buf_t plain = worker_.readBuffer();
+  for (;;) {
+    size_t n = 0;
+    tls::Engine::Status rs = tls_->read(plain.base, plain.len, &n);
+    if (n > 0) {
+      feed(plain.base, n);
+      if (closing() || phase_ == Phase::kFlushing || !tls_) return;
+      continue;
+    }
+    if (rs == tls::Engine::Status::kClosed) {
+      handleClientEof();
+    } else if (rs == tls::Engine::Status::kError) {
+      abort({'C', phase_ == Phase::kIdle ? 'R' : 'D'});
+    }
+    return;
+  }
+}
+
+int DownstreamSession::writeTls(const uv_buf_t* bufs, unsigned count, bool* queued) noexcept {
+  for (unsigned i = 0; i < count; ++i) {
+    if (bufs[i].len == 0) continue;
+    if (tls_->write(bufs[i].base, bufs[i].len) == tls::Engine::Status::kError) return UV_EPROTO;
+  }
+  return flushTls(queued);
+}
+
+int DownstreamSession::flushTls(bool* queued) noexcept {
+  *queued = false;
+  if (!tls_->hasOutput()) return 0;
+  tls_out_.clear();
+  tls_->takeOutput(&tls_out_);
+  uv_buf_t b = uv_buf_init(tls_out_.data(), static_cast<unsigned>(tls_out_.size()));
+  return uv::write(tcp_.stream(), &b, 1, queued);
+}
+
+} // namespace proxy

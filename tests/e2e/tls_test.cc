@@ -1,0 +1,162 @@
+// TLS termination over real sockets (issue 4): a real client (libcurl) speaks
+// TLS 1.2 and 1.3 to the proxy, SNI picks the certificate, old protocols are
+// refused, plain HTTP to the TLS port reaches nothing, and the upstream is
+// told the request came over https. Certificates are generated at test time.
+#include <curl/curl.h>
+#include <doctest/doctest.h>
+
+#include "tests/support/e2e_checks.h"
+#include "tests/unit/tls/test_pki.h"
+
+using namespace swytest;
+using std::chrono::milliseconds;
+
+namespace {
+
+struct CurlGlobal {
+  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+  ~CurlGlobal() { curl_global_cleanup(); }
+};
+CurlGlobal curl_global;
+
+size_t collect(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+struct Tls {
+  tlstest::Pki pki;
+  tlstest::Issued ca = pki.makeCa("ca");
+  tlstest::Issued a = pki.issue(ca, {"a", {"a.example.test"}, "serverAuth"}, "a");
+  tlstest::Issued b = pki.issue(ca, {"b", {"b.example.test"}, "serverAuth"}, "b");
+
+  std::string listener(const std::string& extra = "") const {
+    return "{name: public, address: 127.0.0.1:0, tls: {certificates: [{cert: " + a.cert_path +
+           ", key: " + a.key_path + "}, {cert: " + b.cert_path + ", key: " + b.key_path + "}]" +
+           extra + "}}";
+  }
+};
+
+struct Result {
+  CURLcode rc = CURLE_OK;
+  long status = 0;
+  std::string headers, body;
+};
+
+// GET https://<name>:<port>/path through the proxy, resolving <name> to
+// 127.0.0.1 and verifying the certificate against the test CA.
+Result get(const Tls& tls, uint16_t port, const std::string& name, const std::string& path,
+           long max_version = CURL_SSLVERSION_MAX_DEFAULT, long min_version = 0,
+           bool verify = true) {
+  Result r;
+  CURL* easy = curl_easy_init();
+  std::string url = "https://" + name + ":" + std::to_string(port) + path;
+  std::string resolve = name + ":" + std::to_string(port) + ":127.0.0.1";
+  curl_slist* resolves = curl_slist_append(nullptr, resolve.c_str());
+  curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(easy, CURLOPT_RESOLVE, resolves);
+  curl_easy_setopt(easy, CURLOPT_CAINFO, tls.pki.path("ca.pem").c_str());
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+  curl_easy_setopt(easy, CURLOPT_SSLVERSION, min_version | max_version);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, collect);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &r.headers);
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  r.rc = curl_easy_perform(easy);
+  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_slist_free_all(resolves);
+  curl_easy_cleanup(easy);
+  return r;
+}
+
+ProxyConfig tlsConfig(const Tls& tls, uint16_t upstream, const std::string& extra = "") {
+  ProxyConfig cfg = singleUpstream(upstream);
+  cfg.listeners = {tls.listener(extra)};
+  return cfg;
+}
+
+} // namespace
+
+TEST_SUITE_BEGIN("e2e");
+
+TEST_CASE("tls: TLS 1.2 and 1.3 terminate; the upstream sees plain HTTP marked https") {
+  Tls tls;
+  FakeUpstream up("app", [](const UpstreamRequest& r) {
+    return Reply::ok(r.message.headers.valueOr("X-Forwarded-Proto"));
+  });
+  ProxyProcess proxy;
+  startOrFail(proxy, tlsConfig(tls, up.port()));
+  Result v12 = get(tls, proxy.port(), "a.example.test", "/12", CURL_SSLVERSION_MAX_TLSv1_2,
+                   CURL_SSLVERSION_TLSv1_2);
+  CHECK(v12.rc == CURLE_OK);
+  CHECK(v12.status == 200);
+  CHECK(v12.body == "https");
+  Result v13 = get(tls, proxy.port(), "a.example.test", "/13", CURL_SSLVERSION_MAX_TLSv1_3,
+                   CURL_SSLVERSION_TLSv1_3);
+  CHECK(v13.rc == CURLE_OK);
+  CHECK(v13.status == 200);
+  CHECK(up.requestCount() == 2);
+}
+
+TEST_CASE("tls: SNI picks each name's certificate; unknown names get the default") {
+  Tls tls;
+  FakeUpstream up("app");
+  ProxyProcess proxy;
+  startOrFail(proxy, tlsConfig(tls, up.port()));
+  // Host name verification passes only if the proxy presented that name's cert.
+  CHECK(get(tls, proxy.port(), "a.example.test", "/").status == 200);
+  CHECK(get(tls, proxy.port(), "b.example.test", "/").status == 200);
+  Result unknown = get(tls, proxy.port(), "c.example.test", "/");
+  CHECK(unknown.rc == CURLE_PEER_FAILED_VERIFICATION); // the default cert is a's
+  Result unverified =
+      get(tls, proxy.port(), "c.example.test", "/", CURL_SSLVERSION_MAX_DEFAULT, 0, false);
+  CHECK(unverified.status == 200);
+}
+
+TEST_CASE("tls: TLS 1.1 is refused and nothing reaches the upstream") {
+  Tls tls;
+  FakeUpstream up("app");
+  ProxyProcess proxy;
+  startOrFail(proxy, tlsConfig(tls, up.port()));
+  Result old = get(tls, proxy.port(), "a.example.test", "/", CURL_SSLVERSION_MAX_TLSv1_1,
+                   CURL_SSLVERSION_TLSv1);
+  CHECK(old.rc != CURLE_OK);
+  CHECK(old.status == 0);
+  CHECK(up.requestCount() == 0);
+}
+
+TEST_CASE("tls: plain HTTP sent to the TLS port is closed and never proxied") {
+  Tls tls;
+  FakeUpstream up("app");
+  ProxyProcess proxy;
+  startOrFail(proxy, tlsConfig(tls, up.port()));
+  RawClient c(proxy.port());
+  REQUIRE(c.send(makeRequest("GET", "/plain")));
+  IoStatus st = c.waitClosed(milliseconds(3000));
+  CHECK((st == IoStatus::kEof || st == IoStatus::kReset));
+  CHECK(c.buffer().find("HTTP/1.1 200") == std::string::npos);
+  CHECK(up.requestCount() == 0);
+  // The proxy is still fine.
+  CHECK(get(tls, proxy.port(), "a.example.test", "/after").status == 200);
+}
+
+TEST_CASE("tls: HSTS on TLS responses, and a sticky cookie becomes Secure") {
+  Tls tls;
+  FakeUpstream up("app");
+  ProxyConfig cfg = tlsConfig(tls, up.port(), ", hsts: {max_age: 63072000}");
+  cfg.pools = {"{name: app, sticky: {secrets: ['0123456789abcdef0123456789abcdef']}, servers: "
+               "[{name: app1, address: 127.0.0.1:" +
+               std::to_string(up.port()) + "}]}"};
+  ProxyProcess proxy;
+  startOrFail(proxy, cfg);
+  Result r = get(tls, proxy.port(), "a.example.test", "/");
+  CHECK(r.status == 200);
+  CHECK(r.headers.find("Strict-Transport-Security: max-age=63072000\r\n") != std::string::npos);
+  size_t cookie = r.headers.find("Set-Cookie: SWY_SRV=");
+  REQUIRE(cookie != std::string::npos);
+  std::string line = r.headers.substr(cookie, r.headers.find("\r\n", cookie) - cookie);
+  CHECK(line.find("; Secure") != std::string::npos);
+}
