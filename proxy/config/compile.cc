@@ -168,7 +168,14 @@ std::vector<routing::RouteDef> routeDefs(const ConfigSpec& spec, Snapshot* snaps
     def.name = route.name.value;
     def.match = matchDef(route.match);
     RouteAction action;
-    if (route.split.present) {
+    if (route.redirect.present) {
+      const RedirectSpec& redirect = route.redirect;
+      action.kind = RouteAction::Kind::kRedirect;
+      if (redirect.scheme.set) action.redirect_scheme = redirect.scheme.value;
+      assignIf(redirect.port, &action.redirect_port);
+      assignIf(redirect.status, &action.redirect_status);
+      def.target = 0; // unused; validate() requires a pool, so 0 is a valid index
+    } else if (route.split.present) {
       action.kind = RouteAction::Kind::kSplit;
       action.split = static_cast<uint32_t>(snapshot->splits.size());
       snapshot->splits.push_back(split(route.split, pool_index));
@@ -203,10 +210,14 @@ std::shared_ptr<const Snapshot> compile(const ConfigSpec& spec, const std::strin
   if (!tls_ok) return nullptr;
   snapshot->timeouts = timeouts(spec.timeouts);
   snapshot->limits = limits(spec.limits);
+  // Every pool's TLS problems are reported before giving up.
+  bool pools_ok = true;
   for (const PoolSpec& pool_spec : spec.pools) {
-    snapshot->pools.emplace_back();
-    if (!pool(pool_spec, &snapshot->pools.back(), diags)) return nullptr;
+    Pool& out = snapshot->pools.emplace_back();
+    pools_ok = compilePoolTls(pool_spec.tls, &out, diags) && pools_ok;
+    if (!pool(pool_spec, &out, diags)) return nullptr;
   }
+  if (!pools_ok) return nullptr;
   std::string error;
   snapshot->routes = routing::RouteTable::build(routeDefs(spec, snapshot.get()), &error);
   if (snapshot->routes == nullptr) {

@@ -1,9 +1,8 @@
 // compile(): a validated ConfigSpec -> immutable Snapshot. Builds the route
 // table (every regex compiled once) and one RouteAction per route (a pool
-// index, or an index into Snapshot::splits); RouteDef::target is the pool
-// index (for a split, its first variant's pool). Fills defaults for absent
-// keys, sticky server ids, and a per-process key for sticky pools without
-// secrets.
+// index, an index into Snapshot::splits, or a redirect); RouteDef::target is
+// the pool index (for a split, its first variant's pool; 0 for a redirect). Fills defaults for
+// absent keys, sticky server ids, and a per-process key for sticky pools without secrets.
 #pragma once
 
 #include <memory>
@@ -25,5 +24,11 @@ std::shared_ptr<const Snapshot> compile(const ConfigSpec& spec, const std::strin
 // reported at the key naming the file, as "<file>: <problem>". Returns false
 // when the context cannot be built.
 bool compileTls(const TlsSpec& spec, Listener* listener, Diagnostics& diags);
+
+// Builds pool->tls and ->tls_sni from a validated pool tls block
+// (compile_tls.cc): one client context per pool, ALPN http/1.1. Problems with
+// the CA file are reported at the `ca` key (others at the `tls` key) as
+// "<file>: <problem>". Returns false when the context cannot be built.
+bool compilePoolTls(const PoolTlsSpec& spec, Pool* pool, Diagnostics& diags);
 
 } // namespace proxy::config

@@ -1,6 +1,7 @@
-// compileTls(): a validated `tls:` block -> tls::ServerOptions ->
+// compileTls(): a validated listener `tls:` block -> tls::ServerOptions ->
 // tls::ServerContext (built once per listener per config, shared by every
-// worker). Relative file paths resolve against the current directory.
+// worker); compilePoolTls(): a pool's `tls:` -> tls::ClientContext (once per
+// pool). Relative file paths resolve against the current directory.
 #include <utility>
 #include <vector>
 
@@ -45,22 +46,46 @@ const Loc& problemLoc(const TlsSpec& spec, const std::string& file) {
   return spec.loc;
 }
 
+// Reports each problem at `loc_of(file)` as "<file>: <message>"; returns
+// false (reporting something) when `built` is false.
+template <typename LocOf>
+bool report(const std::vector<tls::Problem>& problems, bool built, const Loc& fallback,
+            LocOf loc_of, Diagnostics& diags) {
+  for (const tls::Problem& problem : problems) {
+    std::string message =
+        problem.file.empty() ? problem.message : problem.file + ": " + problem.message;
+    diags.error(loc_of(problem.file), std::move(message));
+  }
+  if (!built && problems.empty()) diags.error(fallback, "cannot build the TLS context");
+  return built;
+}
+
 } // namespace
+
+bool compilePoolTls(const PoolTlsSpec& spec, Pool* pool, Diagnostics& diags) {
+  if (!spec.present) return true;
+  tls::ClientOptions options;
+  if (spec.ca.set) options.ca = spec.ca.value;
+  options.verify = !spec.verify.set || spec.verify.value;
+  options.alpn = {"http/1.1"};
+  std::vector<tls::Problem> problems;
+  std::unique_ptr<tls::ClientContext> context = tls::ClientContext::create(options, &problems);
+  auto loc_of = [&spec](const std::string& file) -> const Loc& {
+    return spec.ca.set && !file.empty() && file == spec.ca.value ? spec.ca_key_loc : spec.loc;
+  };
+  if (!report(problems, context != nullptr, spec.loc, loc_of, diags)) return false;
+  pool->tls = std::move(context);
+  if (spec.sni.set) pool->tls_sni = spec.sni.value;
+  return true;
+}
 
 bool compileTls(const TlsSpec& spec, Listener* listener, Diagnostics& diags) {
   if (!spec.present) return true;
   std::vector<tls::Problem> problems;
   std::unique_ptr<tls::ServerContext> context =
       tls::ServerContext::create(serverOptions(spec), &problems);
-  for (const tls::Problem& problem : problems) {
-    std::string message =
-        problem.file.empty() ? problem.message : problem.file + ": " + problem.message;
-    diags.error(problemLoc(spec, problem.file), std::move(message));
-  }
-  if (context == nullptr) {
-    if (problems.empty()) diags.error(spec.loc, "cannot build the TLS context");
-    return false;
-  }
+  auto loc_of = [&spec](const std::string& file) -> const Loc& { return problemLoc(spec, file); };
+  if (!report(problems, context != nullptr, spec.loc, loc_of, diags)) return false;
   listener->tls = std::move(context);
   if (spec.hsts_max_age.set) listener->hsts_max_age = spec.hsts_max_age.value;
   return true;

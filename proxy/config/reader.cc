@@ -168,14 +168,30 @@ void readSticky(const Entry* entry, StickySpec* out, Diagnostics& diags) {
   readSecrets(map.find("secrets"), out, diags);
 }
 
+// A pool's `tls:`; `tls: {}` means TLS with every default.
+void readPoolTls(const Entry* entry, PoolTlsSpec* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  out->present = true;
+  out->loc = out->ca_key_loc = entry->key_loc;
+  MapView map(entry->value, entry->value_loc, {"ca", "sni", "verify"}, diags);
+  if (const Entry* ca = map.find("ca")) {
+    out->ca_key_loc = ca->key_loc;
+    readString(ca, &out->ca, diags);
+  }
+  readString(map.find("sni"), &out->sni, diags);
+  readBool(map.find("verify"), &out->verify, diags);
+}
+
 PoolSpec readPool(const Item& item, Diagnostics& diags) {
   PoolSpec spec;
   spec.loc = item.second;
-  MapView map(item.first, item.second, {"name", "balance", "hash_key", "sticky", "servers"}, diags);
+  MapView map(item.first, item.second, {"name", "balance", "hash_key", "sticky", "tls", "servers"},
+              diags);
   readString(map.require("name", diags), &spec.name, diags);
   readString(map.find("balance"), &spec.balance, diags);
   readKeySource(map.find("hash_key"), KeyKinds{true, true, true, true}, &spec.hash_key, diags);
   readSticky(map.find("sticky"), &spec.sticky, diags);
+  readPoolTls(map.find("tls"), &spec.tls, diags);
   if (const Entry* servers = map.require("servers", diags)) {
     for (const Item& server : listItems(*servers, diags)) {
       spec.servers.push_back(readServer(server, diags));
@@ -253,23 +269,63 @@ void readSplit(const Entry* entry, SplitSpec* out, Diagnostics& diags) {
   }
 }
 
+void readPort(const Entry* entry, Value<uint64_t>* out, Diagnostics& diags) {
+  readScalar<uint64_t>(
+      entry, "a port number",
+      [](const std::string& text, uint64_t* value) {
+        if (parseUint(text, value)) return std::string();
+        return "expected a port number (1 to 65535), got '" + text + "'";
+      },
+      out, diags);
+}
+
+void readStatus(const Entry* entry, Value<uint64_t>* out, Diagnostics& diags) {
+  readScalar<uint64_t>(
+      entry, "an HTTP status code",
+      [](const std::string& text, uint64_t* value) {
+        if (parseUint(text, value)) return std::string();
+        return "expected an HTTP status code (301, 302, 303, 307 or 308), got '" + text + "'";
+      },
+      out, diags);
+}
+
+void readRedirect(const Entry* entry, RedirectSpec* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  out->present = true;
+  out->loc = entry->value_loc;
+  MapView map(entry->value, entry->value_loc, {"scheme", "status", "port"}, diags);
+  readString(map.find("scheme"), &out->scheme, diags);
+  readStatus(map.find("status"), &out->status, diags);
+  readPort(map.find("port"), &out->port, diags);
+}
+
 RouteSpec readRoute(const Item& item, Diagnostics& diags) {
   RouteSpec spec;
   spec.loc = item.second;
   spec.match.loc = item.second;
-  MapView map(item.first, item.second, {"name", "match", "pool", "split"}, diags);
+  MapView map(item.first, item.second, {"name", "match", "pool", "split", "redirect"}, diags);
   readString(map.require("name", diags), &spec.name, diags);
   readMatch(map.find("match"), &spec.match, diags);
-  // The action: exactly one of a pool or a split.
-  const Entry* pool = map.find("pool");
-  const Entry* split = map.find("split");
-  if (pool == nullptr && split == nullptr && map.isMap()) {
-    diags.error(spec.loc, "missing required key 'pool' (or 'split' for an A/B split)");
-  } else if (pool != nullptr && split != nullptr) {
-    diags.error(split->key_loc, "a route has either 'pool' or 'split', not both");
+  // The action: exactly one of a pool, a split or a redirect. A second (or
+  // third) one is reported at its own key.
+  const Entry* first = nullptr;
+  for (const Entry& entry : map.entries()) {
+    if (entry.key != "pool" && entry.key != "split" && entry.key != "redirect") continue;
+    if (first == nullptr) {
+      first = &entry;
+      continue;
+    }
+    diags.error(entry.key_loc, "a route has exactly one action ('pool', 'split' or "
+                               "'redirect'); '" +
+                                   first->key + "' is already set");
   }
-  readString(pool, &spec.pool, diags);
-  readSplit(split, &spec.split, diags);
+  if (first == nullptr && map.isMap()) {
+    diags.error(spec.loc, "missing required key 'pool' (or 'split' for an A/B split, or "
+                          "'redirect')");
+  }
+  readString(map.find("pool"), &spec.pool, diags);
+  readSplit(map.find("split"), &spec.split, diags);
+  readRedirect(map.find("redirect"), &spec.redirect, diags);
   return spec;
 }
 

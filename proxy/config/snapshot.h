@@ -66,6 +66,9 @@ struct Pool {
   Sticky sticky;
   std::vector<Server> servers;
   std::vector<std::string> server_ids; // routing::stickyServerId(pool, server), per server
+  // Re-encryption to the servers (pool `tls:`): built once per config; null = plain HTTP.
+  std::shared_ptr<const tls::ClientContext> tls;
+  std::string tls_sni; // SNI and verified name; empty = the server's host as written
 };
 
 struct SplitVariant {
@@ -84,10 +87,14 @@ struct Split {
 
 // What a route does: send to one pool, or split across pools.
 struct RouteAction {
-  enum class Kind { kPool, kSplit };
+  enum class Kind { kPool, kSplit, kRedirect };
   Kind kind = Kind::kPool;
   uint32_t pool = 0;  // kPool: index into pools
   uint32_t split = 0; // kSplit: index into splits
+  // kRedirect: answer with `status` and Location: <scheme>://<host>[:<port>]<target>
+  std::string redirect_scheme = "https";
+  uint16_t redirect_port = 0; // 0 = the scheme's default port
+  int redirect_status = 308;  // 301, 302, 303, 307 or 308
 };
 
 struct Timeouts { // all in milliseconds

@@ -97,12 +97,23 @@ struct StickySpec {
   std::vector<Value<std::string>> secrets;
 };
 
+// A pool's `tls: {ca, sni, verify}` (re-encryption to the servers).
+struct PoolTlsSpec {
+  Loc loc; // the `tls` key
+  bool present = false;
+  Value<std::string> ca; // PEM bundle; absent = the system trust store
+  Loc ca_key_loc;        // the `ca` key, or loc when absent
+  Value<std::string> sni;
+  Value<bool> verify;
+};
+
 struct PoolSpec {
   Loc loc;
   Value<std::string> name;
   Value<std::string> balance;
   Value<KeySource> hash_key;
   StickySpec sticky;
+  PoolTlsSpec tls;
   std::vector<ServerSpec> servers;
 };
 
@@ -146,12 +157,22 @@ struct SplitSpec {
   std::vector<SplitVariantSpec> variants;
 };
 
+// `redirect: {scheme, status, port}`, a route action instead of `pool:`.
+struct RedirectSpec {
+  Loc loc; // the `redirect` key's value
+  bool present = false;
+  Value<std::string> scheme;
+  Value<uint64_t> status;
+  Value<uint64_t> port;
+};
+
 struct RouteSpec {
   Loc loc;
   Value<std::string> name;
   MatchSpec match;
   Value<std::string> pool;
   SplitSpec split;
+  RedirectSpec redirect;
 };
 
 struct AccessLogSpec {

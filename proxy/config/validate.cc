@@ -94,6 +94,7 @@ void validateListeners(const ConfigSpec& spec, Diagnostics& diags) {
 
 void validatePool(const PoolSpec& pool, Diagnostics& diags) {
   validateBalancing(pool, diags);
+  validatePoolTls(pool.tls, diags);
   if (pool.servers.empty()) {
     std::string name = pool.name.set ? "pool '" + pool.name.value + "'" : "a pool";
     diags.error(pool.loc, name + " needs at least one server");

@@ -27,6 +27,10 @@ void validate(const ConfigSpec& spec, Diagnostics& diags);
 // A listener's tls block (validate_tls.cc); the files are compile()'s.
 void validateTls(const TlsSpec& tls, Diagnostics& diags);
 
+// A pool's tls block (validate_tls.cc): ca path, sni, and a loud warning for
+// verify: false. The CA file is compile()'s.
+void validatePoolTls(const PoolTlsSpec& tls, Diagnostics& diags);
+
 // Route checks (validate_routes.cc); `validate` calls it.
 void validateRoutes(const ConfigSpec& spec, Diagnostics& diags);
 

@@ -1,7 +1,7 @@
-// Route checks: names, pool references (direct or through a split), path
-// kinds, regexes (compiled once here through routing::checkRegex), methods,
-// header/cookie names, unique experiment names, and warnings for unreachable
-// routes and unused pools.
+// Route checks: names, pool references (direct or through a split), redirect
+// scheme, status and port, path kinds, regexes (compiled once here through
+// routing::checkRegex), methods, header/cookie names, unique experiment names,
+// and warnings for unreachable routes and unused pools.
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -123,6 +123,31 @@ void checkMatch(const MatchSpec& match, Diagnostics& diags) {
   checkPatterns(match.query, kQuery, diags);
 }
 
+void checkRedirect(const RedirectSpec& redirect, Diagnostics& diags) {
+  if (!redirect.present) return;
+  const Value<std::string>& scheme = redirect.scheme;
+  if (scheme.set && scheme.value != "https" && scheme.value != "http") {
+    diags.error(scheme.loc, "unknown scheme '" + scheme.value + "'" +
+                                suggestion(scheme.value, {"https", "http"}) +
+                                "; expected https or http");
+  }
+  const Value<uint64_t>& status = redirect.status;
+  if (status.set) {
+    bool known = false;
+    for (uint64_t code : {301, 302, 303, 307, 308})
+      known = known || status.value == code;
+    if (!known) {
+      diags.error(status.loc, "must be a redirect status: 301, 302, 303, 307 or 308, got " +
+                                  std::to_string(status.value));
+    }
+  }
+  const Value<uint64_t>& port = redirect.port;
+  if (port.set && (port.value == 0 || port.value > 65535)) {
+    diags.error(port.loc, "must be between 1 and 65535, got " + std::to_string(port.value) +
+                              "; remove port to use the scheme's default");
+  }
+}
+
 std::vector<std::string_view> poolNames(const ConfigSpec& spec) {
   std::vector<std::string_view> names;
   for (const PoolSpec& pool : spec.pools) {
@@ -172,6 +197,7 @@ void validateRoutes(const ConfigSpec& spec, Diagnostics& diags) {
         experiments.push_back(&route.split.experiment);
       }
     }
+    checkRedirect(route.redirect, diags);
     checkMatch(route.match, diags);
     if (catch_all != nullptr) {
       diags.warning(route.loc, "unreachable: " + catch_all->loc.path + " ('" +

@@ -1,6 +1,7 @@
 // A listener's `tls:` values: certificates present, protocol and cipher
-// choices, ALPN, ticket rotation, client_auth and hsts. The files themselves
-// are loaded (and their problems reported) by compile().
+// choices, ALPN, ticket rotation, client_auth and hsts; a pool's `tls:` (ca,
+// sni, verify). The files themselves are loaded (and their problems
+// reported) by compile().
 #include <string>
 #include <vector>
 
@@ -77,7 +78,40 @@ void checkHsts(const TlsSpec& tls, Diagnostics& diags) {
   }
 }
 
+// An SNI host name: letters, digits, '-' and '.' (RFC 6066 3: a DNS host
+// name, no port, no trailing dot, not an IP literal).
+void checkSni(const Value<std::string>& sni, Diagnostics& diags) {
+  if (!sni.set) return;
+  const std::string& name = sni.value;
+  bool ok = !name.empty() && name.size() <= 253 && name.front() != '.' && name.back() != '.' &&
+            name.front() != '-';
+  bool all_digits = true;
+  for (char c : name) {
+    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    bool digit = (c >= '0' && c <= '9');
+    ok = ok && (alpha || digit || c == '-' || c == '.');
+    all_digits = all_digits && (digit || c == '.');
+  }
+  if (!ok || all_digits) {
+    diags.error(sni.loc, "expected a DNS host name such as app.internal (no port, not an IP "
+                         "address), got '" +
+                             name + "'");
+  }
+}
+
 } // namespace
+
+void validatePoolTls(const PoolTlsSpec& tls, Diagnostics& diags) {
+  if (!tls.present) return;
+  checkPath(tls.ca, diags);
+  checkSni(tls.sni, diags);
+  if (tls.verify.set && !tls.verify.value) {
+    diags.warning(tls.verify.loc,
+                  "verify: false: the upstream servers are NOT authenticated; anyone on the "
+                  "path can impersonate them and read the traffic. Use it only for testing");
+    if (written(tls.ca)) diags.warning(tls.ca.loc, "ca is unused with verify: false");
+  }
+}
 
 void validateTls(const TlsSpec& tls, Diagnostics& diags) {
   if (!tls.present) return;

@@ -144,7 +144,7 @@ void serializeResponse(const MessageHead& response, const DownstreamResponse& in
 }
 
 void serializeLocalResponse(int status, std::string_view body_text, bool close, bool head_only,
-                            std::string* out) {
+                            std::string* out, std::string_view extra) {
   out->append("HTTP/1.1 ");
   appendNumber(out, static_cast<uint64_t>(status));
   out->push_back(' ');
@@ -152,6 +152,7 @@ void serializeLocalResponse(int status, std::string_view body_text, bool close, 
   out->append("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
   appendNumber(out, body_text.size() + 1);
   out->append("\r\nCache-Control: no-store\r\n");
+  out->append(extra);
   if (close) out->append("Connection: close\r\n");
   out->append("\r\n");
   if (!head_only) {

@@ -50,6 +50,7 @@ bool DownstreamSession::lookupKey(const http::MessageHead& head, const config::K
 
 void DownstreamSession::resolveAction(const http::MessageHead& head, std::string_view path) {
   const config::RouteAction& action = snapshot_->actions[static_cast<size_t>(route_)];
+  if (action.kind == config::RouteAction::Kind::kRedirect) return; // no pool involved
   pool_ = action.kind == config::RouteAction::Kind::kSplit ? resolveSplit(head, path, action.split)
                                                            : action.pool;
   const config::Pool& pool = snapshot_->pools[pool_];

@@ -157,6 +157,11 @@ void DownstreamSession::dispatch() {
     respondLocal(404, "no route matches this request", {'P', 'R'}, !request_done_);
     return;
   }
+  const config::RouteAction& action = snapshot_->actions[static_cast<size_t>(route_)];
+  if (action.kind == config::RouteAction::Kind::kRedirect) {
+    respondRedirect(action);
+    return;
+  }
   tried_.assign(snapshot_->pools[pool_].servers.size(), 0);
   attempts_ = 0;
   connectUpstream();
@@ -165,7 +170,8 @@ void DownstreamSession::dispatch() {
 bool DownstreamSession::retryable(UpstreamFailure failure) const noexcept {
   switch (failure) {
   case UpstreamFailure::kConnect:
-  case UpstreamFailure::kConnectTimeout: return !request_head_sent_; // nothing reached the server
+  case UpstreamFailure::kConnectTimeout:
+  case UpstreamFailure::kTlsHandshake: return !request_head_sent_; // nothing reached the server
   case UpstreamFailure::kClosedEarly:
   case UpstreamFailure::kWrite:
     // The request may have reached the server; repeat it only when no body
@@ -194,6 +200,8 @@ void DownstreamSession::connectUpstream() {
         failExchange(ErrorKind::kUnavailable, {'S', 'C'}, "no server available");
       } else if (last_failure_ == UpstreamFailure::kConnectTimeout) {
         failExchange(ErrorKind::kGatewayTimeout, {'s', 'C'}, "upstream connect timed out");
+      } else if (last_failure_ == UpstreamFailure::kTlsHandshake) {
+        failExchange(ErrorKind::kBadGateway, {'S', 'C'}, "upstream TLS handshake failed");
       } else {
         failExchange(ErrorKind::kBadGateway, {'S', 'C'}, "upstream refused the connection");
       }
@@ -260,6 +268,23 @@ void DownstreamSession::sendRequestHead() {
   feedPending();
   if (closing()) return;
   updateReading();
+}
+
+// Route action `redirect`: the same host and target under another scheme
+// and/or port (typically http -> https), answered by the proxy itself.
+void DownstreamSession::respondRedirect(const config::RouteAction& action) {
+  std::string fields = "Location: " + action.redirect_scheme + "://";
+  std::string_view host = forward_host_;
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(0, host.find(']') + 1);
+  } else {
+    host = host.substr(0, host.rfind(':'));
+  }
+  fields.append(host.empty() ? std::string_view(host_) : host);
+  if (action.redirect_port != 0) fields.append(":" + std::to_string(action.redirect_port));
+  fields.append(target_ == "*" ? "/" : target_);
+  fields.append("\r\n");
+  respondLocal(action.redirect_status, "redirecting", {'L', 'R'}, !request_done_, fields);
 }
 
 } // namespace proxy

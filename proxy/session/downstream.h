@@ -117,7 +117,9 @@ private:
   void countVariant();
 
   // Response side and ending (exchange.cc)
-  void respondLocal(int status, std::string_view text, Termination term, bool close);
+  void respondLocal(int status, std::string_view text, Termination term, bool close,
+                    std::string_view extra_fields = {});
+  void respondRedirect(const config::RouteAction& action);
   void failExchange(ErrorKind kind, Termination term, const char* text);
   void finishExchange();
   void startNextRequest();

@@ -118,6 +118,9 @@ void DownstreamSession::onUpstreamFailed(UpstreamFailure failure) noexcept {
     return;
   }
   switch (failure) {
+  case UpstreamFailure::kTlsHandshake:
+    failExchange(ErrorKind::kBadGateway, {'S', 'C'}, "upstream TLS handshake failed");
+    break;
   case UpstreamFailure::kConnect:
     failExchange(ErrorKind::kBadGateway, {'S', 'C'}, "upstream refused the connection");
     break;
@@ -141,7 +144,7 @@ void DownstreamSession::failExchange(ErrorKind kind, Termination term, const cha
 }
 
 void DownstreamSession::respondLocal(int status, std::string_view text, Termination term,
-                                     bool close) {
+                                     bool close, std::string_view extra_fields) {
   if (response_started_) {
     abort(term);
     return;
@@ -152,7 +155,8 @@ void DownstreamSession::respondLocal(int status, std::string_view text, Terminat
   record_.term = term;
   close_after_ = close_after_ || close;
   out_.clear();
-  http::serializeLocalResponse(status, text, close_after_ || draining_, head_request_, &out_);
+  http::serializeLocalResponse(status, text, close_after_ || draining_, head_request_, &out_,
+                               extra_fields);
   response_started_ = true;
   uv_buf_t b = constBuf(out_);
   if (!writeClient(&b, 1)) return;

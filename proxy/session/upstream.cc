@@ -74,10 +74,18 @@ void UpstreamConnection::onConnect(uv_connect_t* req, int status) {
     self->fail(UpstreamFailure::kConnect);
     return;
   }
-  self->state_ = State::kActive;
-  uv::disarm(self->timer_);
-  self->updateReading();
-  if (self->user_ != nullptr) self->user_->onUpstreamReady();
+  if (self->worker_.snapshot()->pools[self->pool_].tls) {
+    self->startTls(); // the connect timer keeps running through the handshake
+    return;
+  }
+  self->becomeActive();
+}
+
+void UpstreamConnection::becomeActive() {
+  state_ = State::kActive;
+  uv::disarm(timer_);
+  updateReading();
+  if (user_ != nullptr) user_->onUpstreamReady();
 }
 
 void UpstreamConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
@@ -94,13 +102,22 @@ void UpstreamConnection::onTimer(uv_timer_t* t) {
   auto* self = static_cast<UpstreamConnection*>(t->data);
   if (self == nullptr) return;
   switch (self->state_) {
-  case State::kConnecting: self->fail(UpstreamFailure::kConnectTimeout); break;
+  case State::kConnecting:
+  case State::kHandshake: self->fail(UpstreamFailure::kConnectTimeout); break;
   case State::kActive: self->fail(UpstreamFailure::kTimeout); break;
   default: self->close(); break;
   }
 }
 
 void UpstreamConnection::handleRead(const char* data, size_t length) {
+  if (tls_) {
+    handleTlsRead(data, length);
+    return;
+  }
+  handlePlain(data, length);
+}
+
+void UpstreamConnection::handlePlain(const char* data, size_t length) {
   if (state_ == State::kTunnel) {
     if (user_ != nullptr) user_->onUpstreamTunnel(data, length);
     return;
@@ -176,6 +193,12 @@ int UpstreamConnection::onMessageComplete() noexcept {
 
 bool UpstreamConnection::send(const uv_buf_t* bufs, unsigned count) noexcept {
   if (state_ != State::kActive && state_ != State::kTunnel) return false;
+  if (tls_) {
+    for (unsigned i = 0; i < count; ++i) {
+      if (tls_->write(bufs[i].base, bufs[i].len) == tls::Engine::Status::kError) return false;
+    }
+    return flushTls();
+  }
   bool queued = false;
   return uv::write(tcp_.stream(), bufs, count, &queued) == 0;
 }
@@ -223,7 +246,7 @@ void UpstreamConnection::shutdownWrite() noexcept {
 }
 
 void UpstreamConnection::updateReading() noexcept {
-  bool want = state_ == State::kIdle ||
+  bool want = state_ == State::kIdle || state_ == State::kHandshake ||
               ((state_ == State::kActive || state_ == State::kTunnel) && !paused_);
   if (want == reading_ || !tcp_) return;
   reading_ = want;

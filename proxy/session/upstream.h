@@ -12,12 +12,14 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "proxy/config/snapshot.h"
 #include "proxy/http/parser.h"
 #include "proxy/server/worker.h"
 #include "proxy/uv/handles.h"
+#include "tls/engine.h"
 
 namespace proxy {
 
@@ -26,9 +28,10 @@ enum class UpstreamFailure {
   kConnectTimeout,
   kClosedEarly, // EOF or reset before any response byte
   kClosedMidResponse,
-  kBadResponse, // framing or syntax error in the response
-  kTimeout,     // no response byte within upstream_response
-  kWrite,       // could not write the request
+  kBadResponse,  // framing or syntax error in the response
+  kTimeout,      // no response byte within upstream_response
+  kWrite,        // could not write the request
+  kTlsHandshake, // TLS to the server failed (certificate, protocol): nothing was sent
 };
 
 class UpstreamConnection final : public uv::StreamOwner,
@@ -87,7 +90,7 @@ public:
   ~UpstreamConnection() override;
 
 private:
-  enum class State { kConnecting, kActive, kIdle, kTunnel, kClosed };
+  enum class State { kConnecting, kHandshake, kActive, kIdle, kTunnel, kClosed };
   UpstreamConnection(Worker& worker, size_t pool, size_t server);
 
   static void onConnect(uv_connect_t* req, int status);
@@ -95,6 +98,12 @@ private:
   static void onTimer(uv_timer_t* t);
 
   void handleRead(const char* data, size_t length);
+  void handlePlain(const char* data, size_t length);
+  // TLS to the server (pool `tls:`): ciphertext in/out through the engine.
+  void startTls();
+  void handleTlsRead(const char* data, size_t length);
+  bool flushTls() noexcept;
+  void becomeActive();
   void handleEof(int status);
   void fail(UpstreamFailure failure) noexcept;
   void close() noexcept;
@@ -109,6 +118,8 @@ private:
   uv::Timer timer_;
   uv_connect_t* connect_req_ = nullptr; // freed in onConnect
   http::Parser parser_;
+  std::unique_ptr<tls::Engine> tls_; // null for plain HTTP upstreams
+  std::string tls_out_;
   State state_ = State::kConnecting;
   uint64_t response_bytes_ = 0;
   bool reused_ = false;

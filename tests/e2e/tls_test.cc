@@ -160,3 +160,82 @@ TEST_CASE("tls: HSTS on TLS responses, and a sticky cookie becomes Secure") {
   std::string line = r.headers.substr(cookie, r.headers.find("\r\n", cookie) - cookie);
   CHECK(line.find("; Secure") != std::string::npos);
 }
+
+namespace {
+
+// Proxy B terminates TLS (certificates of `tls`) in front of `up`; proxy A
+// re-encrypts to B with `pool_tls` as its pool's `tls:` block.
+ProxyConfig reencryptingConfig(uint16_t tls_proxy_port, const std::string& pool_tls) {
+  ProxyConfig cfg;
+  cfg.pools = {"{name: app, tls: " + pool_tls + ", servers: [{name: b, address: 127.0.0.1:" +
+               std::to_string(tls_proxy_port) + "}]}"};
+  cfg.addRoute("{name: all, pool: app}");
+  return cfg;
+}
+
+} // namespace
+
+TEST_CASE("tls upstream: re-encryption verifies the server and carries the exchange") {
+  Tls tls;
+  FakeUpstream up("app", [](const UpstreamRequest& r) {
+    return Reply::ok(r.message.target + " " + r.message.headers.valueOr("X-Forwarded-Proto"));
+  });
+  ProxyProcess terminator;
+  startOrFail(terminator, tlsConfig(tls, up.port()));
+  ProxyProcess front;
+  startOrFail(front, reencryptingConfig(terminator.port(), "{ca: " + tls.pki.path("ca.pem") +
+                                                               ", sni: a.example.test}"));
+  for (int i = 0; i < 3; ++i) {
+    Response r = httpGet(front.port(), "/enc" + std::to_string(i));
+    INFO(r.describe());
+    CHECK(r.status() == 200);
+    CHECK(r.body() == "/enc" + std::to_string(i) + " https");
+  }
+  CHECK(up.requestCount() == 3);
+  JsonLine log = logLineAt(front, 0);
+  CHECK(log.str("term") == "--");
+}
+
+TEST_CASE("tls upstream: a server whose certificate does not verify gets nothing (502 SC)") {
+  Tls tls;
+  tlstest::Issued other_ca = tls.pki.makeCa("other-ca");
+  FakeUpstream up("app");
+  ProxyProcess terminator;
+  startOrFail(terminator, tlsConfig(tls, up.port()));
+  SUBCASE("foreign CA") {
+    ProxyProcess front;
+    startOrFail(front,
+                reencryptingConfig(terminator.port(), "{ca: " + tls.pki.path("other-ca.pem") +
+                                                          ", sni: a.example.test}"));
+    Response r = httpGet(front.port(), "/x");
+    CHECK(r.status() == 502);
+    CHECK(logLineAt(front, 0).str("term") == "SC");
+  }
+  SUBCASE("name mismatch") {
+    ProxyProcess front;
+    startOrFail(front, reencryptingConfig(terminator.port(), "{ca: " + tls.pki.path("ca.pem") +
+                                                                 ", sni: c.example.test}"));
+    Response r = httpGet(front.port(), "/x");
+    CHECK(r.status() == 502);
+    CHECK(logLineAt(front, 0).str("term") == "SC");
+  }
+  CHECK(up.requestCount() == 0);
+}
+
+TEST_CASE("redirect: a plain listener sends clients to https with the same host and target") {
+  FakeUpstream up("app");
+  ProxyConfig cfg = singleUpstream(up.port());
+  cfg.routes = {"{name: to-https, redirect: {scheme: https, status: 308, port: 8443}}"};
+  ProxyProcess proxy;
+  startOrFail(proxy, cfg);
+  RawClient c(proxy.port());
+  Response r = c.roundTrip(makeRequest("GET", "/cart?id=7", "shop.example.test:8080"));
+  CHECK(r.status() == 308);
+  CHECK(r.headers().valueOr("Location") == "https://shop.example.test:8443/cart?id=7");
+  // No body was sent, so the connection stays usable.
+  Response again = c.roundTrip(makeRequest("GET", "/", "shop.example.test"));
+  CHECK(again.status() == 308);
+  CHECK(again.headers().valueOr("Location") == "https://shop.example.test:8443/");
+  CHECK(up.requestCount() == 0);
+  CHECK(logLineAt(proxy, 0).str("term") == "LR");
+}

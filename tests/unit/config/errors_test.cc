@@ -163,7 +163,7 @@ TEST_CASE("routes: missing or unknown pool, missing name") {
   CHECK(hasError(r, "test.yaml:8:21: routes[0].pool: unknown pool 'ap' (did you mean 'app'?); "
                     "defined pools: app"));
   CHECK(hasError(r, "test.yaml:9:5: routes[1]: missing required key 'pool' (or 'split' for an "
-                    "A/B split)"));
+                    "A/B split, or 'redirect')"));
   CHECK(hasError(r, "test.yaml:11:5: routes[2]: missing required key 'name'"));
 }
 

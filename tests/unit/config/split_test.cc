@@ -110,13 +110,14 @@ TEST_CASE("split defaults: no assignment cookie, no override; indices follow rou
 TEST_CASE("a route needs exactly one of pool and split") {
   CHECK(hasError(load(withRoutes("  - {name: r}\n")),
                  "test.yaml:6:5: routes[0]: missing required key 'pool' (or 'split' for an A/B "
-                 "split)"));
+                 "split, or 'redirect')"));
   LoadResult both =
       load(withRoutes("  - name: r\n    pool: app\n    split: " + std::string(kSplit) + "\n"));
   INFO(allErrors(both));
   REQUIRE(both.errors.size() == 1);
   CHECK(both.errors[0].str() ==
-        "test.yaml:8:5: routes[0].split: a route has either 'pool' or 'split', not both");
+        "test.yaml:8:5: routes[0].split: a route has exactly one action ('pool', 'split' or "
+        "'redirect'); 'pool' is already set");
 }
 
 TEST_CASE("experiment names are unique across routes") {
