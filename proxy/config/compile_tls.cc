@@ -88,6 +88,8 @@ bool compileTls(const TlsSpec& spec, Listener* listener, Diagnostics& diags) {
   if (!report(problems, context != nullptr, spec.loc, loc_of, diags)) return false;
   listener->tls = std::move(context);
   if (spec.hsts_max_age.set) listener->hsts_max_age = spec.hsts_max_age.value;
+  listener->mtls_subject_header = spec.client_auth.subject_header.value;
+  listener->mtls_fingerprint_header = spec.client_auth.fingerprint_header.value;
   return true;
 }
 

@@ -52,9 +52,12 @@ void readClientAuth(const Entry* entry, ClientAuthSpec* out, Diagnostics& diags)
   if (entry == nullptr) return;
   out->present = true;
   out->loc = out->ca_key_loc = entry->value_loc;
-  MapView map(entry->value, entry->value_loc, {"ca", "mode"}, diags);
+  MapView map(entry->value, entry->value_loc,
+              {"ca", "mode", "subject_header", "fingerprint_header"}, diags);
   readPath(map.require("ca", diags), &out->ca, &out->ca_key_loc, diags);
   readString(map.find("mode"), &out->mode, diags);
+  readString(map.find("subject_header"), &out->subject_header, diags);
+  readString(map.find("fingerprint_header"), &out->fingerprint_header, diags);
 }
 
 // max_age: seconds as a plain integer, or a duration with s, m, h or d.

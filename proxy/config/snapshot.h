@@ -29,6 +29,11 @@ struct Listener {
   // for a plain listener.
   std::shared_ptr<const tls::ServerContext> tls;
   uint64_t hsts_max_age = 0; // > 0: Strict-Transport-Security on responses (TLS only)
+  // mTLS: the verified client certificate's subject / SHA-256 fingerprint are
+  // sent upstream under these names (empty = not sent); a client-sent field
+  // of the same name is always dropped.
+  std::string mtls_subject_header;
+  std::string mtls_fingerprint_header;
 };
 
 struct Server {

@@ -46,6 +46,8 @@ struct ClientAuthSpec {
   Value<std::string> ca;
   Loc ca_key_loc;
   Value<std::string> mode;
+  Value<std::string> subject_header;     // verified client subject sent upstream under this name
+  Value<std::string> fingerprint_header; // its SHA-256 fingerprint under this name
 };
 
 // A listener's `tls:`. ticket_secret holds the resolved key bytes (env:NAME,

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "proxy/config/validate.h"
+#include "proxy/config/values.h"
 
 namespace proxy::config {
 namespace {
@@ -66,6 +67,11 @@ void checkClientAuth(const ClientAuthSpec& auth, Diagnostics& diags) {
   if (!auth.present) return;
   checkPath(auth.ca, diags);
   checkChoice(auth.mode, "mode", {"required", "optional"}, diags);
+  for (const Value<std::string>* h : {&auth.subject_header, &auth.fingerprint_header}) {
+    if (h->set && !isToken(h->value)) {
+      diags.error(h->loc, "'" + h->value + "' is not a valid header name (RFC 9110 token)");
+    }
+  }
 }
 
 void checkHsts(const TlsSpec& tls, Diagnostics& diags) {

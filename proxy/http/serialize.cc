@@ -56,6 +56,10 @@ void serializeRequest(const MessageHead& request, const UpstreamRequest& info, s
     if (isHopByHop(request, i, info.upgrade)) continue;
     std::string_view name = request.name(i);
     if (isReplacedForwardingField(name) || equalsIgnoreCase(name, kVariantHeader)) continue;
+    if ((!info.drop_fields[0].empty() && equalsIgnoreCase(name, info.drop_fields[0])) ||
+        (!info.drop_fields[1].empty() && equalsIgnoreCase(name, info.drop_fields[1]))) {
+      continue;
+    }
     if (!info.strip_cookie.empty() && equalsIgnoreCase(name, "cookie")) {
       size_t mark = out->size();
       out->append("Cookie: ");
@@ -86,6 +90,7 @@ void serializeRequest(const MessageHead& request, const UpstreamRequest& info, s
   appendField(out, "X-Forwarded-Proto", info.proto);
   appendField(out, "X-Forwarded-Host", info.host);
   if (!info.variant.empty()) appendField(out, kVariantHeader, info.variant);
+  out->append(info.extra_fields);
   if (info.framing == Framing::kChunked) out->append("Transfer-Encoding: chunked\r\n");
   if (info.upgrade) out->append("Connection: upgrade\r\n");
   out->append("\r\n");

@@ -33,6 +33,10 @@ struct UpstreamRequest {
   bool upgrade = false;          // forward Upgrade + Connection: upgrade
   std::string_view strip_cookie; // cookie the app must not see (the proxy's sticky cookie)
   std::string_view variant;      // A/B variant: sent as X-Switchyard-Variant
+  // Fields the proxy sets itself (mTLS identity): client-sent copies are
+  // dropped; `extra_fields` holds complete lines to add.
+  std::string_view drop_fields[2];
+  std::string_view extra_fields;
 };
 
 // The header the proxy uses to tell the app which A/B variant a request is

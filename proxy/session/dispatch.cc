@@ -246,6 +246,21 @@ void DownstreamSession::sendRequestHead() {
   const config::Pool& pool = snapshot_->pools[pool_];
   if (pool.sticky.enabled) info.strip_cookie = pool.sticky.cookie;
   if (variant_ >= 0) info.variant = record_.variant;
+  std::string identity; // mTLS: who the verified client is (rare: a small allocation is fine)
+  const config::Listener& listener = snapshot_->listeners[listener_];
+  info.drop_fields[0] = listener.mtls_subject_header;
+  info.drop_fields[1] = listener.mtls_fingerprint_header;
+  if (tls_) {
+    std::string subject = tls_->peerSubject();
+    if (!subject.empty() && !listener.mtls_subject_header.empty()) {
+      identity += listener.mtls_subject_header + ": " + subject + "\r\n";
+    }
+    std::string fingerprint = tls_->peerFingerprint();
+    if (!fingerprint.empty() && !listener.mtls_fingerprint_header.empty()) {
+      identity += listener.mtls_fingerprint_header + ": " + fingerprint + "\r\n";
+    }
+  }
+  info.extra_fields = identity;
   out_.clear();
   http::serializeRequest(head, info, &out_);
   uv_buf_t b = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));

@@ -239,3 +239,55 @@ TEST_CASE("redirect: a plain listener sends clients to https with the same host 
   CHECK(up.requestCount() == 0);
   CHECK(logLineAt(proxy, 0).str("term") == "LR");
 }
+
+TEST_CASE("mTLS: a verified client's identity goes upstream; no certificate, no request") {
+  Tls tls;
+  tlstest::Issued client = tls.pki.issue(tls.ca, {"client", {}, "clientAuth"}, "client");
+  FakeUpstream up("app", [](const UpstreamRequest& r) {
+    return Reply::ok(r.message.headers.valueOr("X-Client-Subject") + "|" +
+                     r.message.headers.valueOr("X-Client-Fingerprint"));
+  });
+  ProxyProcess proxy;
+  startOrFail(proxy, tlsConfig(tls, up.port(),
+                               ", client_auth: {ca: " + tls.pki.path("ca.pem") +
+                                   ", mode: required, subject_header: X-Client-Subject, "
+                                   "fingerprint_header: X-Client-Fingerprint}"));
+  auto request = [&](bool with_cert) {
+    Result r;
+    CURL* easy = curl_easy_init();
+    std::string url = "https://a.example.test:" + std::to_string(proxy.port()) + "/who";
+    std::string resolve = "a.example.test:" + std::to_string(proxy.port()) + ":127.0.0.1";
+    curl_slist* resolves = curl_slist_append(nullptr, resolve.c_str());
+    curl_slist* headers = curl_slist_append(nullptr, "X-Client-Subject: CN=forged");
+    curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(easy, CURLOPT_RESOLVE, resolves);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(easy, CURLOPT_CAINFO, tls.pki.path("ca.pem").c_str());
+    if (with_cert) {
+      curl_easy_setopt(easy, CURLOPT_SSLCERT, client.cert_path.c_str());
+      curl_easy_setopt(easy, CURLOPT_SSLKEY, client.key_path.c_str());
+    }
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &r.body);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    r.rc = curl_easy_perform(easy);
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(headers);
+    curl_slist_free_all(resolves);
+    curl_easy_cleanup(easy);
+    return r;
+  };
+  Result anonymous = request(false);
+  CHECK(anonymous.rc != CURLE_OK);
+  CHECK(anonymous.status == 0);
+  CHECK(up.requestCount() == 0);
+  Result known = request(true);
+  CHECK(known.rc == CURLE_OK);
+  CHECK(known.status == 200);
+  INFO(known.body);
+  CHECK(known.body.find("CN=client") == 0); // the verified subject, not the forged one
+  CHECK(known.body.find("forged") == std::string::npos);
+  CHECK(known.body.size() > known.body.find('|') + 60); // a SHA-256 fingerprint follows
+  CHECK(up.requestCount() == 1);
+}

@@ -181,5 +181,24 @@ TEST_CASE("tls: certificates are required and not empty") {
   CHECK(hasErrorAt(empty, "listeners[0].tls.certificates", 5, 7, "at least one certificate"));
 }
 
+TEST_CASE("tls: client_auth identity header names are compiled and must be tokens") {
+  Certs certs;
+  std::string certificates =
+      "      certificates:\n" + certLine(certs.a.cert_path, certs.a.key_path);
+  LoadResult ok = load(withTls(certificates + "      client_auth: {ca: " + certs.ca.cert_path +
+                               ", subject_header: X-Client-Subject, fingerprint_header: "
+                               "X-Client-Fp}\n"));
+  INFO(allErrors(ok));
+  REQUIRE(ok.ok());
+  CHECK(ok.snapshot->listeners[0].mtls_subject_header == "X-Client-Subject");
+  CHECK(ok.snapshot->listeners[0].mtls_fingerprint_header == "X-Client-Fp");
+  LoadResult bad = load(withTls(certificates + "      client_auth: {ca: " + certs.ca.cert_path +
+                                ", subject_header: 'X Client'}\n"));
+  INFO(allErrors(bad));
+  CHECK_FALSE(bad.ok());
+  CHECK(allErrors(bad).find("listeners[0].tls.client_auth.subject_header") != std::string::npos);
+  CHECK(allErrors(bad).find("not a valid header name") != std::string::npos);
+}
+
 } // namespace
 } // namespace proxy::config
