@@ -264,6 +264,13 @@ TEST_CASE("cli: SIGTERM drains: idle closed, new connects refused, in-flight com
   REQUIRE(status.has_value());
   CHECK(*status == 0);
   CHECK(proxy.accessLog().size() == 2);
+  // Every worker loop closed with no handle left behind (uv_loop_close() == 0).
+  for (const std::string& line : proxy.stderrLines()) {
+    CHECK(line.find("live handles") == std::string::npos);
+  }
+  bool stopped = false;
+  for (const std::string& line : proxy.stderrLines()) stopped |= line == "switchyard: stopped";
+  CHECK(stopped);
 }
 
 TEST_CASE("cli: SIGTERM gives up on in-flight requests after timeouts.drain and exits 0") {
