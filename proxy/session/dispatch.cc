@@ -250,13 +250,13 @@ void DownstreamSession::sendRequestHead() {
   const config::Listener& listener = snapshot_->listeners[listener_];
   info.drop_fields[0] = listener.mtls_subject_header;
   info.drop_fields[1] = listener.mtls_fingerprint_header;
-  if (tls_) {
+  if (tls_ && !listener.mtls_subject_header.empty()) {
     std::string subject = tls_->peerSubject();
-    if (!subject.empty() && !listener.mtls_subject_header.empty()) {
-      identity += listener.mtls_subject_header + ": " + subject + "\r\n";
-    }
+    if (!subject.empty()) identity += listener.mtls_subject_header + ": " + subject + "\r\n";
+  }
+  if (tls_ && !listener.mtls_fingerprint_header.empty()) {
     std::string fingerprint = tls_->peerFingerprint();
-    if (!fingerprint.empty() && !listener.mtls_fingerprint_header.empty()) {
+    if (!fingerprint.empty()) {
       identity += listener.mtls_fingerprint_header + ": " + fingerprint + "\r\n";
     }
   }
