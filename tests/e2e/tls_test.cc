@@ -5,8 +5,8 @@
 #include <curl/curl.h>
 #include <doctest/doctest.h>
 
+#include "tests/e2e/tls_fixture.h"
 #include "tests/support/e2e_checks.h"
-#include "tests/unit/tls/test_pki.h"
 
 using namespace swytest;
 using std::chrono::milliseconds;
@@ -23,19 +23,6 @@ size_t collect(char* data, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
   return size * n;
 }
-
-struct Tls {
-  tlstest::Pki pki;
-  tlstest::Issued ca = pki.makeCa("ca");
-  tlstest::Issued a = pki.issue(ca, {"a", {"a.example.test"}, "serverAuth"}, "a");
-  tlstest::Issued b = pki.issue(ca, {"b", {"b.example.test"}, "serverAuth"}, "b");
-
-  std::string listener(const std::string& extra = "") const {
-    return "{name: public, address: 127.0.0.1:0, tls: {certificates: [{cert: " + a.cert_path +
-           ", key: " + a.key_path + "}, {cert: " + b.cert_path + ", key: " + b.key_path + "}]" +
-           extra + "}}";
-  }
-};
 
 struct Result {
   CURLcode rc = CURLE_OK;

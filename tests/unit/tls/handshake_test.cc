@@ -148,6 +148,27 @@ TEST_CASE("TLS 1.2 negotiates only ECDHE with AEAD") {
   }
 }
 
+TEST_CASE("the server's suite order decides, except for clients that put ChaCha20 first") {
+  auto server = makeServer(serverOptions(material().a, material().b));
+  auto client = makeClient(TLS1_2_VERSION);
+  REQUIRE(SSL_CTX_set_cipher_list(
+              client->get(), "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256") == 1);
+  Connection ours = connect(*server, *client, "a.test");
+  REQUIRE(ours.ok());
+  CHECK(std::string(ours.server->cipher()) == "ECDHE-ECDSA-AES128-GCM-SHA256");
+  REQUIRE(SSL_CTX_set_cipher_list(
+              client->get(), "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256") == 1);
+  Connection mobile = connect(*server, *client, "a.test");
+  REQUIRE(mobile.ok());
+  CHECK(std::string(mobile.server->cipher()) == "ECDHE-ECDSA-CHACHA20-POLY1305");
+  auto client13 = makeClient();
+  REQUIRE(SSL_CTX_set_ciphersuites(client13->get(),
+                                   "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256") == 1);
+  Connection v13 = connect(*server, *client13, "a.test");
+  REQUIRE(v13.ok());
+  CHECK(std::string(v13.server->cipher()) == "TLS_AES_128_GCM_SHA256");
+}
+
 TEST_CASE("modern profile is TLS 1.3 only") {
   auto options = serverOptions(material().a, material().b);
   options.ciphers = "modern";
