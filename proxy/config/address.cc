@@ -157,6 +157,28 @@ std::string parseAddress(std::string_view text, const AddressRules& rules, Socke
 
 void setHostResolverForTest(HostResolver resolver) { test_resolver = resolver; }
 
+std::string parseStatusRange(std::string_view text, uint16_t* min, uint16_t* max) {
+  size_t dash = text.find('-');
+  std::string_view lo = text.substr(0, dash);
+  std::string_view hi = dash == std::string_view::npos ? lo : text.substr(dash + 1);
+  uint64_t a = 0, b = 0;
+  if (!parseUint(lo, &a) || !parseUint(hi, &b))
+    return "expected a status or a range such as 200-399, got '" + std::string(text) + "'";
+  if (a < 100 || b > 599 || a > b)
+    return "expected statuses within 100-599, low to high, got '" + std::string(text) + "'";
+  *min = static_cast<uint16_t>(a);
+  *max = static_cast<uint16_t>(b);
+  return "";
+}
+
+std::string_view addressHost(std::string_view text) {
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    return close == std::string_view::npos ? text : text.substr(1, close - 1);
+  }
+  return text.substr(0, text.rfind(':'));
+}
+
 uint16_t addressPort(const SocketAddress& address) {
   if (address.storage.ss_family == AF_INET) {
     return ntohs(reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_port);

@@ -9,6 +9,7 @@
 
 #include "proxy/config/secrets.h"
 #include "proxy/config/validate.h"
+#include "proxy/config/values.h"
 #include "routing/sticky.h"
 
 namespace proxy::config {
@@ -110,6 +111,26 @@ bool pool(const PoolSpec& spec, Pool* pool, Diagnostics& diags) {
     assignIf(server_spec.weight, &server.weight);
     pool->server_ids.push_back(routing::stickyServerId(pool->name, server.name));
     pool->servers.push_back(std::move(server));
+  }
+  if (spec.health_check.present) {
+    const HealthCheckSpec& hc = spec.health_check;
+    HealthCheck& out = pool->health;
+    out.enabled = true;
+    assignIf(hc.path, &out.path);
+    assignIf(hc.host, &out.host);
+    assignIf(hc.interval, &out.interval_ms);
+    assignIf(hc.timeout, &out.timeout_ms);
+    assignIf(hc.rise, &out.rise);
+    assignIf(hc.fall, &out.fall);
+    if (hc.expect_status.set)
+      parseStatusRange(hc.expect_status.value, &out.expect_min, &out.expect_max);
+  }
+  if (spec.outlier.present) {
+    Outlier& out = pool->outlier;
+    out.enabled = true;
+    assignIf(spec.outlier.consecutive_failures, &out.consecutive_failures);
+    assignIf(spec.outlier.eject_for, &out.eject_ms);
+    assignIf(spec.outlier.max_ejected_percent, &out.max_ejected_percent);
   }
   return sticky(spec, &pool->sticky, diags);
 }

@@ -182,16 +182,46 @@ void readPoolTls(const Entry* entry, PoolTlsSpec* out, Diagnostics& diags) {
   readBool(map.find("verify"), &out->verify, diags);
 }
 
+void readHealthCheck(const Entry* entry, HealthCheckSpec* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  out->present = true;
+  out->loc = entry->value_loc;
+  MapView map(entry->value, entry->value_loc,
+              {"path", "host", "interval", "timeout", "rise", "fall", "expect_status"}, diags);
+  readString(map.find("path"), &out->path, diags);
+  readString(map.find("host"), &out->host, diags);
+  readDuration(map.find("interval"), &out->interval, diags);
+  readDuration(map.find("timeout"), &out->timeout, diags);
+  readSize(map.find("rise"), &out->rise, diags);
+  readSize(map.find("fall"), &out->fall, diags);
+  readString(map.find("expect_status"), &out->expect_status, diags);
+}
+
+void readOutlier(const Entry* entry, OutlierSpec* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  out->present = true;
+  out->loc = entry->value_loc;
+  MapView map(entry->value, entry->value_loc,
+              {"consecutive_failures", "eject_for", "max_ejected_percent"}, diags);
+  readSize(map.find("consecutive_failures"), &out->consecutive_failures, diags);
+  readDuration(map.find("eject_for"), &out->eject_for, diags);
+  readSize(map.find("max_ejected_percent"), &out->max_ejected_percent, diags);
+}
+
 PoolSpec readPool(const Item& item, Diagnostics& diags) {
   PoolSpec spec;
   spec.loc = item.second;
-  MapView map(item.first, item.second, {"name", "balance", "hash_key", "sticky", "tls", "servers"},
-              diags);
+  MapView map(
+      item.first, item.second,
+      {"name", "balance", "hash_key", "sticky", "tls", "health_check", "outlier", "servers"},
+      diags);
   readString(map.require("name", diags), &spec.name, diags);
   readString(map.find("balance"), &spec.balance, diags);
   readKeySource(map.find("hash_key"), KeyKinds{true, true, true, true}, &spec.hash_key, diags);
   readSticky(map.find("sticky"), &spec.sticky, diags);
   readPoolTls(map.find("tls"), &spec.tls, diags);
+  readHealthCheck(map.find("health_check"), &spec.health_check, diags);
+  readOutlier(map.find("outlier"), &spec.outlier, diags);
   if (const Entry* servers = map.require("servers", diags)) {
     for (const Item& server : listItems(*servers, diags)) {
       spec.servers.push_back(readServer(server, diags));

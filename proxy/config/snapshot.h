@@ -64,6 +64,28 @@ struct Sticky {
   bool generated_secret = false;    // no secret configured: a random one was made at load
 };
 
+// Pool `health_check:`: active probes, run by the main thread for every
+// server; state shared by all workers (see proxy/health/).
+struct HealthCheck {
+  bool enabled = false;
+  std::string path = "/healthz"; // origin-form target of the GET
+  std::string host;              // Host header; empty = the server's address as written
+  uint64_t interval_ms = 2000;
+  uint64_t timeout_ms = 1000; // connect + answer; at most interval_ms
+  uint32_t rise = 2;          // good probes in a row to come back up
+  uint32_t fall = 3;          // failed probes in a row to go down
+  uint16_t expect_min = 200;  // a status in [expect_min, expect_max] is good
+  uint16_t expect_max = 399;
+};
+
+// Pool `outlier:`: passive ejection from what real requests see.
+struct Outlier {
+  bool enabled = false;
+  uint32_t consecutive_failures = 5; // connect failures, resets, 5xx in a row
+  uint64_t eject_ms = 30000;         // first ejection; each further one adds as much, up to 10x
+  uint32_t max_ejected_percent = 50; // never eject more of the pool than this at once
+};
+
 struct Pool {
   std::string name;
   Balance balance = Balance::kRoundRobin;
@@ -74,6 +96,8 @@ struct Pool {
   // Re-encryption to the servers (pool `tls:`): built once per config; null = plain HTTP.
   std::shared_ptr<const tls::ClientContext> tls;
   std::string tls_sni; // SNI and verified name; empty = the server's host as written
+  HealthCheck health;
+  Outlier outlier;
 };
 
 struct SplitVariant {

@@ -109,6 +109,28 @@ struct PoolTlsSpec {
   Value<bool> verify;
 };
 
+// A pool's `health_check:` (active probes).
+struct HealthCheckSpec {
+  Loc loc; // the `health_check` key's value
+  bool present = false;
+  Value<std::string> path;
+  Value<std::string> host;
+  Value<uint64_t> interval; // milliseconds
+  Value<uint64_t> timeout;  // milliseconds
+  Value<uint64_t> rise;
+  Value<uint64_t> fall;
+  Value<std::string> expect_status; // "200-399" or "200"
+};
+
+// A pool's `outlier:` (passive ejection).
+struct OutlierSpec {
+  Loc loc;
+  bool present = false;
+  Value<uint64_t> consecutive_failures;
+  Value<uint64_t> eject_for; // milliseconds
+  Value<uint64_t> max_ejected_percent;
+};
+
 struct PoolSpec {
   Loc loc;
   Value<std::string> name;
@@ -116,6 +138,8 @@ struct PoolSpec {
   Value<KeySource> hash_key;
   StickySpec sticky;
   PoolTlsSpec tls;
+  HealthCheckSpec health_check;
+  OutlierSpec outlier;
   std::vector<ServerSpec> servers;
 };
 

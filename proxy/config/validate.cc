@@ -92,9 +92,55 @@ void validateListeners(const ConfigSpec& spec, Diagnostics& diags) {
   checkUnique(names, "listener", diags);
 }
 
+// Health check target and Host: what goes on the request line and in a
+// header field must not be able to break the request (no spaces, no CTLs).
+bool printable(std::string_view text) {
+  for (char c : text) {
+    if (c <= ' ' || c == 0x7f) return false;
+  }
+  return !text.empty();
+}
+
+void validateHealthCheck(const HealthCheckSpec& hc, Diagnostics& diags) {
+  if (!hc.present) return;
+  if (hc.path.set && (hc.path.value.front() != '/' || !printable(hc.path.value))) {
+    diags.error(hc.path.loc, "must be a path starting with '/' with no spaces or control "
+                             "characters, e.g. /healthz");
+  }
+  if (hc.host.set && !printable(hc.host.value))
+    diags.error(hc.host.loc, "must be a host name with no spaces or control characters");
+  checkRange(hc.interval, {100, kMaxTimeoutMs}, "ms", diags);
+  checkRange(hc.timeout, {10, kMaxTimeoutMs}, "ms", diags);
+  checkRange(hc.rise, {1, 100}, "", diags);
+  checkRange(hc.fall, {1, 100}, "", diags);
+  uint64_t interval = hc.interval.set ? hc.interval.value : HealthCheck{}.interval_ms;
+  uint64_t timeout = hc.timeout.set ? hc.timeout.value : HealthCheck{}.timeout_ms;
+  if (timeout > interval) {
+    diags.error(hc.timeout.set ? hc.timeout.loc : hc.interval.loc,
+                "the check timeout (" + std::to_string(timeout) +
+                    " ms) must not exceed its "
+                    "interval (" +
+                    std::to_string(interval) + " ms)");
+  }
+  if (hc.expect_status.set) {
+    uint16_t lo = 0, hi = 0;
+    std::string error = parseStatusRange(hc.expect_status.value, &lo, &hi);
+    if (!error.empty()) diags.error(hc.expect_status.loc, error);
+  }
+}
+
+void validateOutlier(const OutlierSpec& outlier, Diagnostics& diags) {
+  if (!outlier.present) return;
+  checkRange(outlier.consecutive_failures, {1, 1000}, "", diags);
+  checkRange(outlier.eject_for, {100, kMaxTimeoutMs}, "ms", diags);
+  checkRange(outlier.max_ejected_percent, {0, 100}, "", diags);
+}
+
 void validatePool(const PoolSpec& pool, Diagnostics& diags) {
   validateBalancing(pool, diags);
   validatePoolTls(pool.tls, diags);
+  validateHealthCheck(pool.health_check, diags);
+  validateOutlier(pool.outlier, diags);
   if (pool.servers.empty()) {
     std::string name = pool.name.set ? "pool '" + pool.name.value + "'" : "a pool";
     diags.error(pool.loc, name + " needs at least one server");

@@ -62,5 +62,11 @@ void setHostResolverForTest(HostResolver resolver);
 
 // The port of an IPv4/IPv6 address, in host byte order (0 for other families).
 uint16_t addressPort(const SocketAddress& address);
+// "200-399" or "200": a range of HTTP status codes within 100..599. Returns
+// "" and sets min/max, or a message saying what is wrong.
+std::string parseStatusRange(std::string_view text, uint16_t* min, uint16_t* max);
+
+// The host part of an address as written: "[v6]:port" -> "v6", "name:port" -> "name".
+std::string_view addressHost(std::string_view text);
 
 } // namespace proxy::config

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/health/checker.h"
 #include "proxy/server/listener.h"
 #include "proxy/server/worker.h"
 #include "proxy/session/access_log.h"
@@ -81,6 +82,7 @@ struct MainLoop {
   uv::Timer deadline;
   uv::Timer srm_check;
   Experiments* experiments = nullptr;
+  HealthChecker* checker = nullptr;
   uint64_t drain_ms = 0;
   bool draining = false;
 
@@ -107,6 +109,7 @@ struct MainLoop {
     for (auto& w : workers) {
       if (!w->finished()) return;
     }
+    if (checker != nullptr) checker->stop();
     done.close();
     term.close();
     intr.close();
@@ -128,6 +131,7 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot) {
   std::vector<std::vector<int>> fds;
   if (!bindAll(*snapshot, &fds)) return 1;
   Experiments experiments(*snapshot);
+  HealthBoard health(*snapshot);
 
   MainLoop m;
   m.loop = uv_default_loop();
@@ -170,10 +174,14 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot) {
       SIGINT);
 
   for (unsigned w = 0; w < snapshot->workers; ++w) {
-    m.workers.push_back(
-        std::make_unique<Worker>(w, snapshot, std::move(fds[w]), &log, &experiments, m.done.get()));
+    m.workers.push_back(std::make_unique<Worker>(w, snapshot, std::move(fds[w]), &log, &experiments,
+                                                 &health, m.done.get()));
     m.workers.back()->openWake();
   }
+  // Active health checks run on this (otherwise idle) loop.
+  HealthChecker checker(m.loop, snapshot, &health);
+  m.checker = &checker;
+  checker.start();
   for (auto& w : m.workers)
     w->start();
   fprintf(stderr, "switchyard: ready workers=%u\n", snapshot->workers);

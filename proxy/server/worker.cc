@@ -17,9 +17,10 @@ constexpr int kBacklog = 1024;
 
 Worker::Worker(unsigned id, std::shared_ptr<const config::Snapshot> snapshot,
                std::vector<int> listen_fds, AccessLogSink* log, Experiments* experiments,
-               uv_async_t* done)
+               HealthBoard* health, uv_async_t* done)
     : id_(id), snapshot_(std::move(snapshot)), listen_fds_(std::move(listen_fds)), log_(log),
-      experiments_(experiments), done_(done), read_buffer_(new char[kReadBufferSize]) {
+      experiments_(experiments), health_(health), done_(done),
+      read_buffer_(new char[kReadBufferSize]) {
   uv_loop_init(&loop_);
   loop_.data = this;
   if (getrandom(&rng_state_, sizeof rng_state_, 0) != sizeof rng_state_) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "proxy/config/snapshot.h"
+#include "proxy/health/health_board.h"
 #include "proxy/session/access_log.h"
 #include "proxy/session/experiments.h"
 #include "proxy/session/upstream_pool.h"
@@ -38,8 +39,9 @@ public:
   // `listen_fds[i]` is a bound, not yet listening socket for snapshot
   // listener i; the worker takes ownership. `done` is signalled (from this
   // worker's thread) when the loop has ended.
+  // `experiments` and `health` are shared by all workers and outlive them.
   Worker(unsigned id, std::shared_ptr<const config::Snapshot> snapshot, std::vector<int> listen_fds,
-         AccessLogSink* log, Experiments* experiments, uv_async_t* done);
+         AccessLogSink* log, Experiments* experiments, HealthBoard* health, uv_async_t* done);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -63,6 +65,9 @@ public:
   UpstreamPools& upstreams() { return upstreams_; }
   AccessLogWriter& accessLog() { return log_; }
   Experiments& experiments() { return *experiments_; }
+  HealthBoard& health() { return *health_; }
+  // The loop's cached time in ms (uv_now), the clock HealthBoard is given.
+  uint64_t nowMs() { return uv_now(&loop_); }
   // Per-worker generator for ids the proxy hands out (A/B assignment cookies).
   uint64_t nextRandom() noexcept;
   bool draining() const { return draining_; }
@@ -88,6 +93,7 @@ private:
   std::vector<int> listen_fds_;
   AccessLogWriter log_;
   Experiments* experiments_;
+  HealthBoard* health_;
   uint64_t rng_state_ = 0;
   uv_async_t* done_;
   uv_loop_t loop_{};

@@ -3,6 +3,9 @@
 // head. Part of DownstreamSession (see downstream.h).
 #include <llhttp.h>
 
+#include <algorithm>
+#include <cstdio>
+
 #include "proxy/session/downstream.h"
 
 namespace proxy {
@@ -164,7 +167,25 @@ void DownstreamSession::dispatch() {
   }
   tried_.assign(snapshot_->pools[pool_].servers.size(), 0);
   attempts_ = 0;
+  // Servers that are down (active checks) or ejected (outliers) are never
+  // picked; when that leaves none, answer at once rather than hang or queue.
+  if (worker_.health().exclude(pool_, worker_.nowMs(), tried_) == 0) {
+    respondUnavailable();
+    return;
+  }
   connectUpstream();
+}
+
+void DownstreamSession::respondUnavailable() {
+  const config::Pool& pool = snapshot_->pools[pool_];
+  // When a server may be back: one rise of checks, or one ejection period.
+  uint64_t ms =
+      pool.health.enabled ? pool.health.interval_ms * pool.health.rise : pool.outlier.eject_ms;
+  char retry_after[48];
+  snprintf(retry_after, sizeof retry_after, "Retry-After: %llu\r\n",
+           static_cast<unsigned long long>(std::max<uint64_t>(1, (ms + 999) / 1000)));
+  respondLocal(503, "no server available: every server of the pool is down", {'U', 'C'},
+               !request_done_, retry_after);
 }
 
 bool DownstreamSession::retryable(UpstreamFailure failure) const noexcept {

@@ -89,6 +89,8 @@ private:
   bool prepareRequest(http::MessageHead& head);
   void dispatch();
   void connectUpstream();
+  void respondUnavailable();  // 503 + Retry-After: every server is down or ejected
+  void reportServerFailure(); // passive health: server_ failed this exchange
   void sendRequestHead();
   void forwardBody(const char* data, size_t length);
   void updateReading() noexcept;

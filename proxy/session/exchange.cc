@@ -3,6 +3,9 @@
 // tunnel, timeouts, drain and close. See downstream.h.
 #include <llhttp.h>
 
+#include <algorithm>
+#include <cstdio>
+
 #include "proxy/session/downstream.h"
 
 namespace proxy {
@@ -28,6 +31,11 @@ int DownstreamSession::onUpstreamHead(http::MessageHead& head) noexcept {
     return closing() ? http::Parser::kFail : http::Parser::kProceed;
   }
   if (head.status == 101 && !upgrade_request_) return http::Parser::kFail; // -> 502
+  if (head.status >= 500) {
+    reportServerFailure();
+  } else {
+    worker_.health().reportSuccess(pool_, static_cast<size_t>(server_));
+  }
   record_.status = head.status;
   record_.head_ns = uv_hrtime();
   http::DownstreamResponse info;
@@ -101,6 +109,11 @@ void DownstreamSession::onUpstreamFailed(UpstreamFailure failure) noexcept {
   upstream_ = nullptr; // the connection detached itself (or was abandoned)
   if (closing()) return;
   last_failure_ = failure;
+  // A reused keep-alive connection the server had already closed says
+  // nothing about the server; anything else counts against it.
+  bool stale = upstream_reused_ &&
+               (failure == UpstreamFailure::kClosedEarly || failure == UpstreamFailure::kWrite);
+  if (!stale && !response_started_) reportServerFailure();
   if (response_started_) {
     abort({failure == UpstreamFailure::kTimeout ? 's' : 'S', 'D'});
     return;
@@ -137,6 +150,20 @@ void DownstreamSession::onUpstreamFailed(UpstreamFailure failure) noexcept {
     failExchange(ErrorKind::kBadGateway, {'S', 'H'}, "upstream closed the connection");
     break;
   }
+}
+
+void DownstreamSession::reportServerFailure() {
+  if (server_ < 0) return;
+  auto s = static_cast<size_t>(server_);
+  HealthBoard& health = worker_.health();
+  if (!health.reportFailure(pool_, s, worker_.nowMs())) return;
+  const config::Pool& pool = snapshot_->pools[pool_];
+  fprintf(stderr,
+          "switchyard: outlier: pool=%s server=%s ejected for %llus after %u consecutive "
+          "failures\n",
+          pool.name.c_str(), pool.servers[s].name.c_str(),
+          static_cast<unsigned long long>(health.ejectionMs(pool_, s) / 1000),
+          pool.outlier.consecutive_failures);
 }
 
 void DownstreamSession::failExchange(ErrorKind kind, Termination term, const char* text) {

@@ -2,25 +2,15 @@
 // connecting (bounded by timeouts.connect, a failure is retried on another
 // server like a refused connection), then records carry the HTTP bytes.
 // Part of UpstreamConnection (see upstream.h).
+#include "proxy/config/values.h"
 #include "proxy/session/upstream.h"
 
 namespace proxy {
 
-namespace {
-// "host:port" / "[v6]:port" -> host, for SNI and name verification.
-std::string_view hostOf(std::string_view address) {
-  if (!address.empty() && address.front() == '[') {
-    size_t close = address.find(']');
-    return close == std::string_view::npos ? address : address.substr(1, close - 1);
-  }
-  return address.substr(0, address.rfind(':'));
-}
-} // namespace
-
 void UpstreamConnection::startTls() {
   const config::Pool& pool = worker_.snapshot()->pools[pool_];
   std::string_view name =
-      pool.tls_sni.empty() ? hostOf(pool.servers[server_].address.text) : pool.tls_sni;
+      pool.tls_sni.empty() ? config::addressHost(pool.servers[server_].address.text) : pool.tls_sni;
   tls_ = tls::Engine::client(*pool.tls, name);
   if (!tls_) {
     fail(UpstreamFailure::kTlsHandshake);

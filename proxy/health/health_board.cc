@@ -1,0 +1,104 @@
+#include "proxy/health/health_board.h"
+
+#include <algorithm>
+
+namespace proxy {
+
+namespace {
+constexpr uint32_t kMaxEjectionMultiplier = 10;
+constexpr auto kRelaxed = std::memory_order_relaxed;
+} // namespace
+
+HealthBoard::HealthBoard(const config::Snapshot& snapshot)
+    : pools_(std::make_unique<Pool[]>(snapshot.pools.size())), pool_count_(snapshot.pools.size()) {
+  for (size_t p = 0; p < pool_count_; ++p) {
+    const config::Pool& pool = snapshot.pools[p];
+    pools_[p].check = pool.health;
+    pools_[p].outlier = pool.outlier;
+    pools_[p].size = pool.servers.size();
+    pools_[p].servers = std::make_unique<Server[]>(pool.servers.size());
+  }
+}
+
+size_t HealthBoard::exclude(size_t pool, uint64_t now_ms, std::span<uint8_t> excluded) const {
+  const Pool& p = pools_[pool];
+  if (p.checks_down.load(kRelaxed) == 0 && p.eject_horizon.load(kRelaxed) <= now_ms)
+    return p.size; // the common case: everybody is fine
+  size_t available = 0;
+  for (size_t i = 0; i < p.size && i < excluded.size(); ++i) {
+    const Server& s = p.servers[i];
+    if (s.check_up.load(kRelaxed) && s.ejected_until.load(kRelaxed) <= now_ms) {
+      ++available;
+    } else {
+      excluded[i] = 2;
+    }
+  }
+  return available;
+}
+
+bool HealthBoard::available(size_t pool, size_t server, uint64_t now_ms) const {
+  const Server& s = pools_[pool].servers[server];
+  return s.check_up.load(kRelaxed) && s.ejected_until.load(kRelaxed) <= now_ms;
+}
+
+void HealthBoard::reportSuccess(size_t pool, size_t server) noexcept {
+  Server& s = pools_[pool].servers[server];
+  // Read first: a healthy server's counter stays 0 and its cache line clean.
+  if (s.failures.load(kRelaxed) != 0) s.failures.store(0, kRelaxed);
+}
+
+bool HealthBoard::reportFailure(size_t pool, size_t server, uint64_t now_ms) {
+  Pool& p = pools_[pool];
+  if (!p.outlier.enabled) return false;
+  Server& s = p.servers[server];
+  if (s.failures.fetch_add(1, kRelaxed) + 1 < p.outlier.consecutive_failures) return false;
+  std::lock_guard<std::mutex> lock(p.eject_mutex);
+  uint64_t until = s.ejected_until.load(kRelaxed);
+  if (until > now_ms) return false; // already out (reports from in-flight requests)
+  s.failures.store(0, kRelaxed);
+  size_t ejected = 0;
+  for (size_t i = 0; i < p.size; ++i)
+    ejected += p.servers[i].ejected_until.load(kRelaxed) > now_ms ? 1 : 0;
+  if ((ejected + 1) * 100 > static_cast<size_t>(p.outlier.max_ejected_percent) * p.size)
+    return false; // the cap: keep serving from a failing pool rather than from nothing
+  // A server that stayed in for ten base periods since its last ejection
+  // starts again from one period.
+  uint32_t times = s.ejections.load(kRelaxed);
+  if (until != 0 && now_ms > until + kMaxEjectionMultiplier * p.outlier.eject_ms) times = 0;
+  times = std::min(times + 1, kMaxEjectionMultiplier);
+  s.ejections.store(times, kRelaxed);
+  uint64_t new_until = now_ms + p.outlier.eject_ms * times;
+  s.ejected_until.store(new_until, kRelaxed);
+  if (p.eject_horizon.load(kRelaxed) < new_until) p.eject_horizon.store(new_until, kRelaxed);
+  return true;
+}
+
+bool HealthBoard::recordCheck(size_t pool, size_t server, bool ok) {
+  Pool& p = pools_[pool];
+  Server& s = p.servers[server];
+  bool up = s.check_up.load(kRelaxed);
+  if (ok == up) {
+    s.streak = 0;
+    return false;
+  }
+  if (++s.streak < (up ? p.check.fall : p.check.rise)) return false;
+  s.streak = 0;
+  s.check_up.store(!up, kRelaxed);
+  if (up) {
+    p.checks_down.fetch_add(1, kRelaxed);
+  } else {
+    p.checks_down.fetch_sub(1, kRelaxed);
+  }
+  return true;
+}
+
+bool HealthBoard::checkUp(size_t pool, size_t server) const {
+  return pools_[pool].servers[server].check_up.load(kRelaxed);
+}
+
+uint64_t HealthBoard::ejectionMs(size_t pool, size_t server) const {
+  const Pool& p = pools_[pool];
+  return p.outlier.eject_ms * std::max<uint32_t>(1, p.servers[server].ejections.load(kRelaxed));
+}
+
+} // namespace proxy

@@ -1,0 +1,76 @@
+// HealthBoard: which servers may receive requests, shared by every worker and
+// the active health checker. One object per process for one snapshot, indexed
+// like the snapshot (pool index, server index). Two independent verdicts per
+// server:
+//   - active checks (pool `health_check:`): down after `fall` failed probes,
+//     up again after `rise` good ones; written only by the checker;
+//   - passive outlier ejection (pool `outlier:`): `consecutive_failures`
+//     connect failures, resets or 5xx answers in a row, reported by the
+//     workers, eject the server for `eject_for` (longer each time it is
+//     ejected again, at most 10x), never more than `max_ejected_percent` of
+//     the pool at once.
+// Everything on the request path is a relaxed atomic load (no lock); the
+// ejection decision itself, rare, takes a per-pool mutex so two workers cannot
+// eject past the cap together. No libuv: the clock is passed in (ms, any
+// monotonic origin shared by all callers: uv_hrtime()/1e6).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "proxy/config/snapshot.h"
+
+namespace proxy {
+
+class HealthBoard {
+public:
+  explicit HealthBoard(const config::Snapshot& snapshot);
+
+  // Marks in `excluded` (one byte per server of `pool`, set to 2) every
+  // server that is down or ejected at `now_ms`; leaves other bytes alone.
+  // Returns how many servers are available. Lock-free.
+  size_t exclude(size_t pool, uint64_t now_ms, std::span<uint8_t> excluded) const;
+  bool available(size_t pool, size_t server, uint64_t now_ms) const;
+
+  // ---- passive (workers) ----
+  // A response head with a status below 500 arrived.
+  void reportSuccess(size_t pool, size_t server) noexcept;
+  // A connect failure, reset/early close, or a 5xx answer. Returns true when
+  // this report ejected the server (the caller logs it).
+  bool reportFailure(size_t pool, size_t server, uint64_t now_ms);
+
+  // ---- active (the checker, one thread) ----
+  // Records one probe result; returns true when the server changed state.
+  bool recordCheck(size_t pool, size_t server, bool ok);
+  bool checkUp(size_t pool, size_t server) const;
+
+  // For logs: the current ejection length of a server, in ms.
+  uint64_t ejectionMs(size_t pool, size_t server) const;
+
+private:
+  struct Server {
+    std::atomic<bool> check_up{true};
+    std::atomic<uint64_t> ejected_until{0}; // ms; 0 = not ejected
+    std::atomic<uint32_t> failures{0};      // consecutive, passive
+    std::atomic<uint32_t> ejections{0};     // times ejected so far
+    uint32_t streak = 0;                    // checker only: probes in a row against the state
+  };
+  struct Pool {
+    config::HealthCheck check;
+    config::Outlier outlier;
+    std::unique_ptr<Server[]> servers;
+    size_t size = 0;
+    std::atomic<uint32_t> checks_down{0};   // servers down by active check
+    std::atomic<uint64_t> eject_horizon{0}; // latest ejected_until in the pool
+    std::mutex eject_mutex;
+  };
+  std::unique_ptr<Pool[]> pools_;
+  size_t pool_count_ = 0;
+};
+
+} // namespace proxy

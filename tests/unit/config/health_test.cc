@@ -1,0 +1,111 @@
+// pools[].health_check and pools[].outlier: defaults, every value compiled,
+// and each mistake reported at its key with what to write instead.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "tests/unit/config/test_util.h"
+
+namespace proxy::config {
+namespace {
+
+using test::allErrors;
+using test::hasErrorAt;
+using test::load;
+
+// Lines 1-4: a listener and pool "app"; `keys` (4-space indented) start at
+// line 5, followed by servers and a route.
+std::string withPoolKeys(std::string_view keys) {
+  return "listeners:\n"
+         "  - {name: l, address: 127.0.0.1:0}\n"
+         "pools:\n"
+         "  - name: app\n" +
+         std::string(keys) +
+         "    servers:\n"
+         "      - {name: s1, address: 127.0.0.1:9001}\n"
+         "routes:\n"
+         "  - {name: r, pool: app}\n";
+}
+
+TEST_CASE("health_check and outlier: absent means off; {} means every default") {
+  LoadResult off = load(withPoolKeys(""));
+  REQUIRE(off.ok());
+  CHECK_FALSE(off.snapshot->pools[0].health.enabled);
+  CHECK_FALSE(off.snapshot->pools[0].outlier.enabled);
+  LoadResult on = load(withPoolKeys("    health_check: {}\n    outlier: {}\n"));
+  INFO(allErrors(on));
+  REQUIRE(on.ok());
+  const Pool& pool = on.snapshot->pools[0];
+  CHECK(pool.health.enabled);
+  CHECK(pool.health.path == "/healthz");
+  CHECK(pool.health.interval_ms == 2000);
+  CHECK(pool.health.timeout_ms == 1000);
+  CHECK(pool.health.rise == 2);
+  CHECK(pool.health.fall == 3);
+  CHECK(pool.health.expect_min == 200);
+  CHECK(pool.health.expect_max == 399);
+  CHECK(pool.outlier.enabled);
+  CHECK(pool.outlier.consecutive_failures == 5);
+  CHECK(pool.outlier.eject_ms == 30000);
+  CHECK(pool.outlier.max_ejected_percent == 50);
+}
+
+TEST_CASE("health_check and outlier: every value is compiled") {
+  LoadResult r = load(withPoolKeys("    health_check: {path: /ready, host: app.internal, interval: "
+                                   "5s, timeout: 500ms, rise: 4, fall: 1, expect_status: 204}\n"
+                                   "    outlier: {consecutive_failures: 9, eject_for: 1m, "
+                                   "max_ejected_percent: 100}\n"));
+  INFO(allErrors(r));
+  REQUIRE(r.ok());
+  const Pool& pool = r.snapshot->pools[0];
+  CHECK(pool.health.path == "/ready");
+  CHECK(pool.health.host == "app.internal");
+  CHECK(pool.health.interval_ms == 5000);
+  CHECK(pool.health.timeout_ms == 500);
+  CHECK(pool.health.rise == 4);
+  CHECK(pool.health.fall == 1);
+  CHECK(pool.health.expect_min == 204);
+  CHECK(pool.health.expect_max == 204);
+  CHECK(pool.outlier.consecutive_failures == 9);
+  CHECK(pool.outlier.eject_ms == 60000);
+  CHECK(pool.outlier.max_ejected_percent == 100);
+}
+
+TEST_CASE("health_check: mistakes are reported at their keys") {
+  LoadResult r = load(withPoolKeys("    health_check:\n"
+                                   "      path: healthz\n"
+                                   "      host: 'a b'\n"
+                                   "      interval: 1s\n"
+                                   "      timeout: 2s\n"
+                                   "      rise: 0\n"
+                                   "      fall: 101\n"
+                                   "      expect_status: 400-200\n"
+                                   "      expected: 200\n"));
+  INFO(allErrors(r));
+  CHECK_FALSE(r.ok());
+  CHECK(hasErrorAt(r, "pools[0].health_check.path", 6, 13, "must be a path starting with '/'"));
+  CHECK(hasErrorAt(r, "pools[0].health_check.host", 7, 13, "no spaces"));
+  CHECK(hasErrorAt(r, "pools[0].health_check.timeout", 9, 16,
+                   "the check timeout (2000 ms) must not exceed its interval (1000 ms)"));
+  CHECK(hasErrorAt(r, "pools[0].health_check.rise", 10, 13, "must be between 1 and 100"));
+  CHECK(hasErrorAt(r, "pools[0].health_check.fall", 11, 13, "must be between 1 and 100"));
+  CHECK(hasErrorAt(r, "pools[0].health_check.expect_status", 12, 22,
+                   "expected statuses within 100-599, low to high, got '400-200'"));
+  CHECK(hasErrorAt(r, "pools[0].health_check.expected", 13, 7, "expect_status"));
+}
+
+TEST_CASE("outlier: mistakes are reported at their keys") {
+  LoadResult r = load(withPoolKeys("    outlier:\n"
+                                   "      consecutive_failures: 0\n"
+                                   "      eject_for: soon\n"
+                                   "      max_ejected_percent: 101\n"));
+  INFO(allErrors(r));
+  CHECK_FALSE(r.ok());
+  CHECK(
+      hasErrorAt(r, "pools[0].outlier.consecutive_failures", 6, 29, "must be between 1 and 1000"));
+  CHECK(hasErrorAt(r, "pools[0].outlier.eject_for", 7, 18, "duration"));
+  CHECK(hasErrorAt(r, "pools[0].outlier.max_ejected_percent", 8, 28, "must be between 0 and 100"));
+}
+
+} // namespace
+} // namespace proxy::config
