@@ -30,6 +30,24 @@ bool isTchar(unsigned char c) noexcept {
 
 // RFC 9110 section 5.5: no control characters but HTAB in field values.
 bool isValueChar(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+
+// What makes a complete head unfit to forward that llhttp 8 lets through,
+// or nullptr.
+const char* headProblem(const MessageHead& h, bool response) noexcept {
+  // RFC 9110 section 15: status codes outside 100..599 are invalid (llhttp
+  // takes anything up to 999, even "9").
+  if (response && (h.status < 100 || h.status > 599)) return "invalid status code";
+  // RFC 9110 sections 15.2.2 and 7.8: a 101 names the new protocol in
+  // Upgrade and carries Connection: upgrade. Without them llhttp keeps
+  // parsing HTTP while the session would switch to a tunnel.
+  if (response && h.status == 101 && !h.upgrade) return "101 response without Upgrade";
+  // RFC 9110 section 5.1: a field name is a token, never empty. llhttp 8
+  // accepts ": value" (nodejs/llhttp#257); "\r\n:\r\n" is a smuggling shape.
+  for (size_t i = 0; i < h.fieldCount(); ++i) {
+    if (h.name(i).empty()) return "empty header name";
+  }
+  return nullptr;
+}
 } // namespace
 
 const llhttp_settings_t& Parser::settings() noexcept {
@@ -61,6 +79,7 @@ void Parser::reset() noexcept {
   head_.clear();
   in_message_ = false;
   in_value_ = false;
+  in_trailers_ = false;
   body_bytes_ = 0;
   error_reason_ = nullptr;
 }
@@ -80,6 +99,7 @@ int Parser::onMessageBeginCb(llhttp_t* p) noexcept {
   Parser* s = self(p);
   s->head_.clear();
   s->in_message_ = true;
+  s->in_trailers_ = false;
   s->body_bytes_ = 0;
   return s->handler_->onMessageBegin();
 }
@@ -96,6 +116,14 @@ int Parser::checkHeadSize() noexcept {
 
 int Parser::onTargetCb(llhttp_t* p, const char* at, size_t n) noexcept {
   Parser* s = self(p);
+  // RFC 9112 section 4: a reason phrase is HTAB, SP, VCHAR or obs-text; it
+  // is forwarded as is, so hold it to the field-value rule (llhttp passes NUL).
+  for (size_t i = 0; s->type_ == Type::kResponse && i < n; ++i) {
+    if (!isValueChar(static_cast<unsigned char>(at[i]))) {
+      s->fail(ErrorKind::kBadGateway, "invalid character in reason phrase");
+      return HPE_USER;
+    }
+  }
   s->head_.appendTarget(at, n);
   if (s->type_ == Type::kRequest && s->head_.target().size() > s->limits_.max_uri_bytes) {
     s->fail(ErrorKind::kUriTooLong, "request target too long");
@@ -106,6 +134,10 @@ int Parser::onTargetCb(llhttp_t* p, const char* at, size_t n) noexcept {
 
 int Parser::onFieldCb(llhttp_t* p, const char* at, size_t n) noexcept {
   Parser* s = self(p);
+  // Trailer fields (after a chunked body) are dropped, RFC 9110 section
+  // 6.5.1: the head was already forwarded and the body is re-chunked
+  // without them. Appending them would corrupt the head's last field.
+  if (s->in_trailers_) return 0;
   s->in_value_ = false;
   for (size_t i = 0; i < n; ++i) {
     if (!isTchar(static_cast<unsigned char>(at[i]))) {
@@ -126,6 +158,7 @@ int Parser::onFieldCb(llhttp_t* p, const char* at, size_t n) noexcept {
 
 int Parser::onValueCb(llhttp_t* p, const char* at, size_t n) noexcept {
   Parser* s = self(p);
+  if (s->in_trailers_) return 0;
   // llhttp 8 accepts obs-fold and hands the continuation line over as a
   // second piece of the same value. A value legitimately arrives in several
   // pieces only across execute() calls: the previous piece ended where that
@@ -152,6 +185,7 @@ int Parser::onValueCb(llhttp_t* p, const char* at, size_t n) noexcept {
 int Parser::onHeadersCompleteCb(llhttp_t* p) noexcept {
   Parser* s = self(p);
   s->in_value_ = false;
+  s->in_trailers_ = true;
   MessageHead& h = s->head_;
   h.finishFields();
   h.method = llhttp_get_method(p);
@@ -171,7 +205,18 @@ int Parser::onHeadersCompleteCb(llhttp_t* p) noexcept {
             "both Content-Length and Transfer-Encoding");
     return -1;
   }
+  if (const char* problem = headProblem(h, s->type_ == Type::kResponse)) {
+    s->fail(s->type_ == Type::kRequest ? ErrorKind::kBadRequest : ErrorKind::kBadGateway, problem);
+    return -1;
+  }
   int verdict = s->handler_->onHeadersComplete(h);
+  // RFC 9112 section 6.3 (1): a 1xx, 204 or 304 response ends with its head,
+  // whatever its fields say. llhttp 8 reads a Content-Length or chunked body
+  // after a 1xx or 204, which would then reach the client unframed.
+  if (verdict == kProceed && s->type_ == Type::kResponse &&
+      (h.status < 200 || h.status == 204 || h.status == 304)) {
+    verdict = kSkipBody;
+  }
   return verdict;
 }
 

@@ -94,6 +94,7 @@ private:
   const char* error_reason_ = nullptr;
   uint64_t body_bytes_ = 0;
   bool in_message_ = false;
+  bool in_trailers_ = false; // past headers-complete: fields are trailers
   // obs-fold detection (see onValueCb)
   bool in_value_ = false;
   const char* value_end_ = nullptr;

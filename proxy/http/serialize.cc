@@ -38,6 +38,10 @@ bool isHopByHop(const MessageHead& head, size_t field, bool upgrading) noexcept 
     if (equalsIgnoreCase(name, h)) return true;
   }
   if (equalsIgnoreCase(name, "upgrade")) return !upgrading;
+  // Content-Length frames the message (RFC 9112 section 6.2). A Connection
+  // option naming it (which RFC 9110 section 7.6.1 forbids) must not strip
+  // it: the body would reach the next hop unframed, a smuggling vector.
+  if (equalsIgnoreCase(name, "content-length")) return false;
   for (int c = head.find("connection"); c >= 0; c = head.find("connection", c + 1)) {
     if (listHasToken(head.value(static_cast<size_t>(c)), name)) return true;
   }
@@ -109,7 +113,9 @@ bool appendCookiesWithout(std::string_view cookie_value, std::string_view name, 
       pair.remove_suffix(1);
     if (pair.empty()) continue;
     std::string_view pair_name = pair.substr(0, pair.find('='));
-    while (!pair_name.empty() && pair_name.back() == ' ')
+    // Trim as routing::findCookie does (spaces and tabs), or a cookie the
+    // proxy reads as `name` would reach the app.
+    while (!pair_name.empty() && (pair_name.back() == ' ' || pair_name.back() == '\t'))
       pair_name.remove_suffix(1);
     if (pair_name == name) continue;
     if (any) out->append("; ");

@@ -20,7 +20,8 @@ enum class Framing {
 };
 
 // True for fields that apply to one connection only, including every name
-// listed in the message's Connection fields. `upgrading` keeps Upgrade.
+// listed in the message's Connection fields but Content-Length (it frames
+// the message). `upgrading` keeps Upgrade.
 bool isHopByHop(const MessageHead& head, size_t field, bool upgrading) noexcept;
 
 struct UpstreamRequest {

@@ -214,3 +214,41 @@ TEST_CASE("bad input: requests just within every limit pass") {
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("bad input: HTTP/1.0 with Transfer-Encoding is 400 (RFC 9112 6.1), nothing smuggled") {
+  Rig rig;
+  rig.expectRejected("POST /x HTTP/1.0\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "0\r\n\r\n" +
+                         kSmuggled,
+                     400);
+}
+
+TEST_CASE("bad input: an empty header name is 400") {
+  Rig rig;
+  rig.expectRejected("GET /x HTTP/1.1\r\nHost: example.test\r\n: empty\r\n\r\n", 400);
+}
+
+TEST_CASE("bad input: chunk extensions are accepted and not forwarded; the body arrives intact") {
+  Rig rig;
+  RawClient c(rig.proxy.port());
+  Response r = c.roundTrip("POST /ext HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: "
+                           "chunked\r\n\r\n5;name=\"va;lue\"\r\nhello\r\n0;last\r\n\r\n");
+  CHECK(r.status() == 200);
+  REQUIRE(rig.up.waitForRequests(1, milliseconds(2000)));
+  UpstreamRequest seen = rig.up.requests().at(0);
+  CHECK(seen.message.body == "hello");
+  CHECK(rig.up.allRawReceived().find("name=") == std::string::npos);
+}
+
+TEST_CASE("bad input: absolute-form overrides Host; the upstream sees one consistent Host") {
+  Rig rig;
+  RawClient c(rig.proxy.port());
+  Response r = c.roundTrip(
+      "GET http://real.example.test/abs?q=1 HTTP/1.1\r\nHost: other.example.test\r\n\r\n");
+  CHECK(r.status() == 200);
+  REQUIRE(rig.up.waitForRequests(1, milliseconds(2000)));
+  UpstreamRequest seen = rig.up.requests().at(0);
+  CHECK(seen.message.target == "/abs?q=1"); // origin-form upstream
+  CHECK(seen.message.headers.valueOr("Host") == "real.example.test");
+  CHECK(seen.message.headers.count("Host") == 1);
+}

@@ -212,3 +212,51 @@ TEST_CASE("a handler that pauses reports what was consumed") {
   CHECK(o.state == Parser::State::kPaused);
   CHECK(p.head().target() == "/2");
 }
+
+// Regressions found by the fuzzers (tests/fuzz): each once broke framing or memory safety.
+TEST_CASE("trailer fields after a chunked body are dropped, never appended to the head") {
+  Run r = request("POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "3\r\nabc\r\n0\r\nX-Trailer: a\r\nY-Trailer: b\r\n\r\n"
+                  "GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+  REQUIRE_FALSE(r.error);
+  REQUIRE(r.messages.size() == 2);
+  const Message& m = r.messages[0];
+  CHECK(m.body == "abc");
+  REQUIRE(m.fields.size() == 2);
+  CHECK(m.fields[1].first == "Transfer-Encoding");
+  CHECK(m.fields[1].second == "chunked");
+  CHECK(r.messages[1].method_target == "/next");
+  CHECK(r.messages[1].fields.size() == 1);
+}
+
+TEST_CASE("an empty header name is an error (a known smuggling shape)") {
+  Run req = parseSplit(Parser::Type::kRequest, "GET / HTTP/1.1\r\nHost: h\r\n: x\r\n\r\n", {});
+  CHECK(req.error);
+  CHECK(req.kind == ErrorKind::kBadRequest);
+  Run resp = parseSplit(Parser::Type::kResponse,
+                        "HTTP/1.1 200 OK\r\n: x\r\nContent-Length: 0\r\n\r\n", {});
+  CHECK(resp.error);
+  CHECK(resp.kind == ErrorKind::kBadGateway);
+}
+
+TEST_CASE("responses: 1xx/204/304 end with their head whatever they announce; odd statuses fail") {
+  Run r = parseAllSplits(Parser::Type::kResponse,
+                         "HTTP/1.1 103 Early Hints\r\nContent-Length: 3\r\n\r\n"
+                         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  REQUIRE_FALSE(r.error);
+  REQUIRE(r.messages.size() == 2);
+  CHECK(r.messages[0].body.empty());
+  CHECK(r.messages[1].method_target == "200 OK");
+  CHECK(r.messages[1].body == "ok");
+  Run no_content = parseSplit(Parser::Type::kResponse,
+                              "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", {});
+  REQUIRE_FALSE(no_content.error);
+  CHECK(no_content.completed == 1);
+  for (const char* bad : {"HTTP/1.1 9 Odd\r\nContent-Length: 0\r\n\r\n",
+                          "HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n"}) {
+    CAPTURE(bad);
+    Run odd = parseSplit(Parser::Type::kResponse, bad, {});
+    CHECK(odd.error);
+    CHECK(odd.kind == ErrorKind::kBadGateway);
+  }
+}

@@ -169,3 +169,22 @@ TEST_CASE(
   CHECK(has(head, "\r\nSet-Cookie: SWY_SRV=abc; Path=/\r\n"));
   CHECK(head.substr(head.size() - 4) == "\r\n\r\n");
 }
+
+TEST_CASE("Connection naming Content-Length never strips the framing (fuzzer regression)") {
+  HeadOnly h;
+  Parser p(Parser::Type::kRequest, &h, {});
+  std::string in = "POST /x HTTP/1.1\r\nHost: h\r\nConnection: Content-Length\r\n"
+                   "Content-Length: 5\r\n\r\n";
+  REQUIRE(p.execute(in.data(), in.size()).state == Parser::State::kPaused);
+  UpstreamRequest info = upstreamRequest("POST", "/x", "h", "127.0.0.1", Framing::kContentLength);
+  std::string out;
+  serializeRequest(p.head(), info, &out);
+  CHECK(has(out, "Content-Length: 5\r\n"));
+}
+
+TEST_CASE("the sticky cookie is stripped even with a tab before '=' (fuzzer regression)") {
+  std::string out;
+  bool any = appendCookiesWithout("a=1; SWY_SRV\t=abc; b=2", "SWY_SRV", &out);
+  CHECK(any);
+  CHECK(out == "a=1; b=2");
+}
