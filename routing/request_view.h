@@ -8,6 +8,8 @@
 
 namespace routing {
 
+struct IpAddress;
+
 struct Header {
   std::string_view name;  // as received (case preserved)
   std::string_view value; // OWS trimmed
@@ -19,6 +21,9 @@ struct RequestView {
   std::string_view query;          // after '?', without '#fragment'; empty if none
   std::string_view host;           // Host (or absolute-form authority), lowercased, port stripped
   std::span<const Header> headers; // every header field in order, Cookie included
+  // The downstream peer's address (match `source:`); null = unknown, and then
+  // every source condition fails.
+  const IpAddress* client = nullptr;
 };
 
 } // namespace routing

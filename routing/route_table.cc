@@ -20,10 +20,12 @@ struct RegexKey {
 
 // The per-route data the match walk reads, kept small and contiguous (a
 // RouteDef is hundreds of bytes): the regex conditions are the ids
-// [begin, end), and `cheap` says whether method or exact/prefix path apply.
+// [begin, end), `cheap` says whether method or exact/prefix path apply, and
+// `source` indexes the route's client-address table (-1: no condition).
 struct RouteSummary {
   uint32_t begin = 0;
   uint32_t end = 0;
+  int32_t source = -1;
   bool cheap = false;
 };
 
@@ -70,6 +72,7 @@ struct RouteTable::Impl {
   std::vector<RouteSummary> summaries; // per route
   std::vector<uint32_t> condition_key; // regex condition id -> index into keys
   std::vector<RegexKey> keys;
+  std::vector<CidrTable> sources; // per route with a `source` condition
 
   using NamedPatterns = std::vector<std::pair<std::string, std::string>>;
 
@@ -79,7 +82,10 @@ struct RouteTable::Impl {
   bool addCondition(KeyKind kind, std::string_view name, const std::string& pattern,
                     std::string field, std::string* error);
   bool compileKeys(std::string* error);
+  bool addSources(size_t index, const std::vector<SourceRule>& rules, RouteSummary* summary,
+                  std::string* error);
 
+  bool sourceHolds(size_t route, const RequestView& request) const noexcept;
   bool regexConditionsHold(size_t route, const RequestView& request, MatchScratch& scratch) const;
   void evaluateKey(size_t key, const RequestView& request, MatchScratch& scratch) const;
 
@@ -123,6 +129,31 @@ bool RouteTable::Impl::addNamedConditions(size_t index, KeyKind kind, std::strin
   return true;
 }
 
+// Include = 1, exclude = 0: lookup() then says which rule is the longest.
+bool RouteTable::Impl::addSources(size_t index, const std::vector<SourceRule>& rules,
+                                  RouteSummary* summary, std::string* error) {
+  if (rules.empty()) return true;
+  CidrTable table;
+  for (const SourceRule& rule : rules) {
+    if (!table.add(rule.cidr, rule.exclude ? 0 : 1)) {
+      if (error)
+        *error = fieldPath(index, "source") + ": " + formatCidr(rule.cidr) + " is listed twice";
+      return false;
+    }
+  }
+  summary->source = static_cast<int32_t>(sources.size());
+  sources.push_back(std::move(table));
+  return true;
+}
+
+bool RouteTable::Impl::sourceHolds(size_t route, const RequestView& request) const noexcept {
+  int32_t source = summaries[route].source;
+  if (source < 0) return true;
+  if (request.client == nullptr) return false;
+  std::optional<int> verdict = sources[static_cast<size_t>(source)].lookup(*request.client);
+  return verdict.has_value() && *verdict == 1;
+}
+
 // Conditions get ids in MatchDef order, so a route checks host, path,
 // headers, cookies, query, and stops at the first that fails.
 bool RouteTable::Impl::addRoute(size_t index, const MatchDef& match, std::string* error) {
@@ -137,6 +168,7 @@ bool RouteTable::Impl::addRoute(size_t index, const MatchDef& match, std::string
   ok = ok && addNamedConditions(index, KeyKind::kHeader, "headers", match.headers, error);
   ok = ok && addNamedConditions(index, KeyKind::kCookie, "cookies", match.cookies, error);
   ok = ok && addNamedConditions(index, KeyKind::kQuery, "query", match.query, error);
+  ok = ok && addSources(index, match.sources, &summary, error);
   summary.end = static_cast<uint32_t>(condition_key.size());
   summaries.push_back(summary);
   return ok;
@@ -224,7 +256,8 @@ int RouteTable::match(const RequestView& request, MatchScratch& scratch) const {
   const size_t count = table.routes.size();
   if (table.keys.empty()) { // fast path: no regex anywhere in this table
     for (size_t i = 0; i < count; ++i) {
-      if (cheapConditionsHold(table.routes[i].match, request)) return static_cast<int>(i);
+      if (cheapConditionsHold(table.routes[i].match, request) && table.sourceHolds(i, request))
+        return static_cast<int>(i);
     }
     return -1;
   }
@@ -233,6 +266,7 @@ int RouteTable::match(const RequestView& request, MatchScratch& scratch) const {
   scratch.key_done.assign(table.keys.size(), 0);
   for (size_t i = 0; i < count; ++i) {
     if (table.summaries[i].cheap && !cheapConditionsHold(table.routes[i].match, request)) continue;
+    if (!table.sourceHolds(i, request)) continue;
     if (table.regexConditionsHold(i, request, scratch)) return static_cast<int>(i);
   }
   return -1;

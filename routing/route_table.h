@@ -12,11 +12,19 @@
 #include <utility>
 #include <vector>
 
+#include "routing/cidr.h"
 #include "routing/request_view.h"
 
 namespace routing {
 
 enum class PathKind { kAny, kExact, kPrefix, kRegex };
+
+// One entry of a `source:` condition: `10.0.0.0/8` includes, `!10.1.0.0/16`
+// excludes.
+struct SourceRule {
+  Cidr cidr;
+  bool exclude = false;
+};
 
 // One route's conditions; all present conditions AND together. An absent
 // header/cookie/query parameter never matches a regex condition.
@@ -28,6 +36,10 @@ struct MatchDef {
   std::vector<std::pair<std::string, std::string>> headers; // name (case-insensitive) -> RE2
   std::vector<std::pair<std::string, std::string>> cookies; // cookie name -> RE2 on value
   std::vector<std::pair<std::string, std::string>> query;   // param name -> RE2 on decoded value
+  // Client address: the longest prefix containing RequestView::client
+  // decides (include: holds, exclude: fails); no prefix, or no client
+  // address, fails. Empty = any client. A prefix may appear once.
+  std::vector<SourceRule> sources;
 };
 
 struct RouteDef {
@@ -63,10 +75,12 @@ public:
   // validation should already have called checkRegex on each pattern).
   static std::unique_ptr<RouteTable> build(std::vector<RouteDef> routes, std::string* error);
 
-  // Index of the first route whose conditions all hold, or -1. A key's set
-  // runs at most once per call (once per occurrence of a repeated header),
-  // and only when a route that passed its cheap
-  // conditions (method, exact/prefix path) needs it. Our own buffers live in
+  // Index of the first route whose conditions all hold, or -1. Conditions
+  // are checked cheapest first: method and exact/prefix path, then the
+  // client address (one allocation-free binary search, only for routes with
+  // `source`), then the regexes. A key's set runs at most once per call
+  // (once per occurrence of a repeated header), and only when a route that
+  // passed its cheaper conditions needs it. Our own buffers live in
   // `scratch`; the one steady-state allocation left is inside RE2: a set with
   // two or more patterns allocates its match list on each pass (RE2 2022-06).
   int match(const RequestView& request, MatchScratch& scratch) const;

@@ -157,6 +157,16 @@ std::string parseAddress(std::string_view text, const AddressRules& rules, Socke
 
 void setHostResolverForTest(HostResolver resolver) { test_resolver = resolver; }
 
+std::string parsePercent(std::string_view text, uint32_t* out) {
+  std::string_view digits = text;
+  if (!digits.empty() && digits.back() == '%') digits.remove_suffix(1);
+  uint64_t value = 0;
+  if (!parseUint(digits, &value) || value > 100)
+    return "expected a share such as 20%, from 0% to 100%, got '" + std::string(text) + "'";
+  *out = static_cast<uint32_t>(value);
+  return "";
+}
+
 std::string parseStatusRange(std::string_view text, uint16_t* min, uint16_t* max) {
   size_t dash = text.find('-');
   std::string_view lo = text.substr(0, dash);

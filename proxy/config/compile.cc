@@ -41,7 +41,9 @@ Timeouts timeouts(const TimeoutsSpec& spec) {
   assignIf(spec.connect, &t.connect);
   assignIf(spec.client_header, &t.client_header);
   assignIf(spec.client_idle, &t.client_idle);
+  assignIf(spec.client_body, &t.client_body);
   assignIf(spec.upstream_response, &t.upstream_response);
+  assignIf(spec.upstream_idle, &t.upstream_idle);
   assignIf(spec.drain, &t.drain);
   return t;
 }
@@ -132,6 +134,24 @@ bool pool(const PoolSpec& spec, Pool* pool, Diagnostics& diags) {
     assignIf(spec.outlier.eject_for, &out.eject_ms);
     assignIf(spec.outlier.max_ejected_percent, &out.max_ejected_percent);
   }
+  if (spec.retries.present) {
+    const RetriesSpec& rs = spec.retries;
+    Retries& out = pool->retries;
+    assignIf(rs.attempts, &out.attempts);
+    if (rs.has_on) {
+      out.on_connect_failure = out.on_reset_before_response = out.on_503 = false;
+      for (const Value<std::string>& on : rs.on) {
+        out.on_connect_failure = out.on_connect_failure || on.value == "connect_failure";
+        out.on_reset_before_response =
+            out.on_reset_before_response || on.value == "reset_before_response";
+        out.on_503 = out.on_503 || on.value == "503";
+      }
+    }
+    if (rs.budget.set) parsePercent(rs.budget.value, &out.budget_percent);
+  }
+  assignIf(spec.max_connections, &pool->max_connections);
+  assignIf(spec.max_pending, &pool->max_pending);
+  assignIf(spec.queue_timeout, &pool->queue_timeout_ms);
   return sticky(spec, &pool->sticky, diags);
 }
 
@@ -160,6 +180,7 @@ routing::MatchDef matchDef(const MatchSpec& spec) {
   def.headers = patterns(spec.headers);
   def.cookies = patterns(spec.cookies);
   def.query = patterns(spec.query);
+  def.sources = sourceRules(spec.source);
   return def;
 }
 
@@ -227,6 +248,7 @@ std::shared_ptr<const Snapshot> compile(const ConfigSpec& spec, const std::strin
     out.name = listener.name.value;
     out.address = listener.address.value;
     tls_ok = compileTls(listener.tls, &out, diags) && tls_ok;
+    compileListenerAccess(listener.access, &out);
   }
   if (!tls_ok) return nullptr;
   snapshot->timeouts = timeouts(spec.timeouts);

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "proxy/config/diagnostics.h"
 #include "proxy/config/snapshot.h"
@@ -30,5 +31,11 @@ bool compileTls(const TlsSpec& spec, Listener* listener, Diagnostics& diags);
 // the CA file are reported at the `ca` key (others at the `tls` key) as
 // "<file>: <problem>". Returns false when the context cannot be built.
 bool compilePoolTls(const PoolTlsSpec& spec, Pool* pool, Diagnostics& diags);
+
+// A listener's allow/deny lists and limits (compile_access.cc).
+void compileListenerAccess(const ListenerAccessSpec& spec, Listener* listener);
+
+// A route's match.source as route table rules (compile_access.cc).
+std::vector<routing::SourceRule> sourceRules(const CidrListSpec& spec);
 
 } // namespace proxy::config

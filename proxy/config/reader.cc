@@ -70,11 +70,15 @@ void readAccessLog(const Entry* entry, AccessLogSpec* out, Diagnostics& diags) {
 void readTimeouts(const Entry* entry, TimeoutsSpec* out, Diagnostics& diags) {
   if (entry == nullptr) return;
   MapView map(entry->value, entry->value_loc,
-              {"connect", "client_header", "client_idle", "upstream_response", "drain"}, diags);
+              {"connect", "client_header", "client_idle", "client_body", "upstream_response",
+               "upstream_idle", "drain"},
+              diags);
   readDuration(map.find("connect"), &out->connect, diags);
   readDuration(map.find("client_header"), &out->client_header, diags);
   readDuration(map.find("client_idle"), &out->client_idle, diags);
+  readDuration(map.find("client_body"), &out->client_body, diags);
   readDuration(map.find("upstream_response"), &out->upstream_response, diags);
+  readDuration(map.find("upstream_idle"), &out->upstream_idle, diags);
   readDuration(map.find("drain"), &out->drain, diags);
 }
 
@@ -91,13 +95,17 @@ void readLimits(const Entry* entry, LimitsSpec* out, Diagnostics& diags) {
 ListenerSpec readListener(const Item& item, Diagnostics& diags) {
   ListenerSpec spec;
   spec.loc = item.second;
-  MapView map(item.first, item.second, {"name", "address", "tls"}, diags);
+  MapView map(
+      item.first, item.second,
+      {"name", "address", "tls", "allow", "deny", "max_connections", "max_connections_per_ip"},
+      diags);
   readString(map.require("name", diags), &spec.name, diags);
   AddressRules rules;
   rules.allow_port_zero = true;
   rules.allow_hostnames = false;
   readAddress(map.require("address", diags), rules, &spec.address, diags);
   readTls(map.find("tls"), &spec.tls, diags);
+  readListenerAccess(map, &spec.access, diags);
   return spec;
 }
 
@@ -208,13 +216,29 @@ void readOutlier(const Entry* entry, OutlierSpec* out, Diagnostics& diags) {
   readSize(map.find("max_ejected_percent"), &out->max_ejected_percent, diags);
 }
 
+void readRetries(const Entry* entry, RetriesSpec* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  out->present = true;
+  out->loc = entry->value_loc;
+  MapView map(entry->value, entry->value_loc, {"attempts", "on", "budget"}, diags);
+  readSize(map.find("attempts"), &out->attempts, diags);
+  if (const Entry* on = map.find("on")) {
+    out->has_on = true;
+    for (const Entry& item : scalarItems(*on, diags)) {
+      out->on.emplace_back();
+      readString(&item, &out->on.back(), diags);
+    }
+  }
+  readString(map.find("budget"), &out->budget, diags);
+}
+
 PoolSpec readPool(const Item& item, Diagnostics& diags) {
   PoolSpec spec;
   spec.loc = item.second;
-  MapView map(
-      item.first, item.second,
-      {"name", "balance", "hash_key", "sticky", "tls", "health_check", "outlier", "servers"},
-      diags);
+  MapView map(item.first, item.second,
+              {"name", "balance", "hash_key", "sticky", "tls", "health_check", "outlier", "retries",
+               "max_connections", "max_pending", "queue_timeout", "servers"},
+              diags);
   readString(map.require("name", diags), &spec.name, diags);
   readString(map.find("balance"), &spec.balance, diags);
   readKeySource(map.find("hash_key"), KeyKinds{true, true, true, true}, &spec.hash_key, diags);
@@ -222,6 +246,10 @@ PoolSpec readPool(const Item& item, Diagnostics& diags) {
   readPoolTls(map.find("tls"), &spec.tls, diags);
   readHealthCheck(map.find("health_check"), &spec.health_check, diags);
   readOutlier(map.find("outlier"), &spec.outlier, diags);
+  readRetries(map.find("retries"), &spec.retries, diags);
+  readSize(map.find("max_connections"), &spec.max_connections, diags);
+  readSize(map.find("max_pending"), &spec.max_pending, diags);
+  readDuration(map.find("queue_timeout"), &spec.queue_timeout, diags);
   if (const Entry* servers = map.require("servers", diags)) {
     for (const Item& server : listItems(*servers, diags)) {
       spec.servers.push_back(readServer(server, diags));
@@ -255,10 +283,10 @@ void readMethods(const Entry* entry, std::vector<Value<std::string>>* out, Diagn
 void readMatch(const Entry* entry, MatchSpec* out, Diagnostics& diags) {
   if (entry == nullptr) return;
   out->loc = entry->value_loc;
-  MapView map(
-      entry->value, entry->value_loc,
-      {"host", "path", "path_prefix", "path_regex", "methods", "headers", "cookies", "query"},
-      diags);
+  MapView map(entry->value, entry->value_loc,
+              {"host", "path", "path_prefix", "path_regex", "methods", "headers", "cookies",
+               "query", "source"},
+              diags);
   readString(map.find("host"), &out->host, diags);
   readString(map.find("path"), &out->path, diags);
   readString(map.find("path_prefix"), &out->path_prefix, diags);
@@ -267,6 +295,7 @@ void readMatch(const Entry* entry, MatchSpec* out, Diagnostics& diags) {
   readPatterns(map.find("headers"), &out->headers, diags);
   readPatterns(map.find("cookies"), &out->cookies, diags);
   readPatterns(map.find("query"), &out->query, diags);
+  readSource(map.find("source"), &out->source, diags);
 }
 
 SplitVariantSpec readVariant(const Item& item, Diagnostics& diags) {

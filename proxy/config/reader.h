@@ -19,4 +19,13 @@ struct Entry;
 // A listener's `tls:` block (reader_tls.cc); resolves the ticket secret.
 void readTls(const Entry* entry, TlsSpec* out, Diagnostics& diags);
 
+class MapView;
+
+// A listener's allow, deny, max_connections and max_connections_per_ip, from
+// the listener's mapping (reader_access.cc).
+void readListenerAccess(const MapView& listener, ListenerAccessSpec* out, Diagnostics& diags);
+
+// A route's `match.source` (reader_access.cc).
+void readSource(const Entry* entry, CidrListSpec* out, Diagnostics& diags);
+
 } // namespace proxy::config

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "routing/cidr.h"
 #include "routing/route_table.h"
 #include "tls/server_context.h"
 
@@ -34,6 +35,17 @@ struct Listener {
   // of the same name is always dropped.
   std::string mtls_subject_header;
   std::string mtls_fingerprint_header;
+  // Source-address access list (listener `allow:` / `deny:`): the longest
+  // matching prefix decides (value 1 = allow, 0 = deny); an address no
+  // prefix matches is allowed when `allow` is empty, denied otherwise. Null
+  // = everyone allowed. Checked at accept: a denied connection is closed
+  // before any byte is read.
+  std::shared_ptr<const routing::CidrTable> access;
+  bool access_default_allow = true;
+  // Per process (all workers together); 0 = unlimited. The excess is refused
+  // at accept (closed at once), counted, and logged rate-limited.
+  uint32_t max_connections = 0;
+  uint32_t max_connections_per_ip = 0;
 };
 
 struct Server {
@@ -86,6 +98,19 @@ struct Outlier {
   uint32_t max_ejected_percent = 50; // never eject more of the pool than this at once
 };
 
+// Pool `retries:`. Only requests that are safe to repeat are retried (an
+// idempotent method, or no body byte consumed), always on another server
+// when one is left. `budget_percent` caps retries in flight at that share of
+// the pool's requests in flight (at least kMinRetryConcurrency), so retries
+// cannot multiply an outage.
+struct Retries {
+  uint32_t attempts = 2; // retries after the first try (0 = never retry)
+  bool on_connect_failure = true;
+  bool on_reset_before_response = true;
+  bool on_503 = false;
+  uint32_t budget_percent = 20;
+};
+
 struct Pool {
   std::string name;
   Balance balance = Balance::kRoundRobin;
@@ -98,6 +123,13 @@ struct Pool {
   std::string tls_sni; // SNI and verified name; empty = the server's host as written
   HealthCheck health;
   Outlier outlier;
+  Retries retries;
+  // Per server, per process; 0 = unlimited. A request finding its server
+  // full waits in the pool's queue (at most max_pending, 0 = no queue) for up
+  // to queue_timeout_ms, then gets 503 (term sQ).
+  uint32_t max_connections = 0;
+  uint32_t max_pending = 0;
+  uint64_t queue_timeout_ms = 1000;
 };
 
 struct SplitVariant {
@@ -130,8 +162,10 @@ struct Timeouts { // all in milliseconds
   uint64_t connect = 2000;
   uint64_t client_header = 10000;
   uint64_t client_idle = 60000;
+  uint64_t client_body = 30000; // between two request body bytes
   uint64_t upstream_response = 30000;
-  uint64_t drain = 10000; // SIGTERM: how long in-flight requests may take to finish
+  uint64_t upstream_idle = 30000; // between two response body bytes
+  uint64_t drain = 10000;         // SIGTERM: how long in-flight requests may take to finish
 };
 
 struct Limits {

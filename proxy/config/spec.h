@@ -71,11 +71,34 @@ struct TlsSpec {
   Value<uint64_t> hsts_max_age; // seconds
 };
 
+// One prefix of `allow:`, `deny:` or `source:`, parsed by the reader
+// (reader_access.cc). `exclude`: written with a leading '!' (source only).
+struct CidrSpec {
+  routing::Cidr cidr;
+  bool exclude = false;
+};
+
+// A list of prefixes; `loc` is the key (where an empty list is reported).
+struct CidrListSpec {
+  Loc loc;
+  bool present = false;
+  std::vector<Value<CidrSpec>> items;
+};
+
+// A listener's source-address rules and connection limits.
+struct ListenerAccessSpec {
+  CidrListSpec allow;
+  CidrListSpec deny;
+  Value<uint64_t> max_connections;
+  Value<uint64_t> max_connections_per_ip;
+};
+
 struct ListenerSpec {
   Loc loc; // the list item
   Value<std::string> name;
   Value<SocketAddress> address;
   TlsSpec tls;
+  ListenerAccessSpec access;
 };
 
 struct ServerSpec {
@@ -131,6 +154,16 @@ struct OutlierSpec {
   Value<uint64_t> max_ejected_percent;
 };
 
+// A pool's `retries: {attempts, on, budget}`.
+struct RetriesSpec {
+  Loc loc;
+  bool present = false;
+  Value<uint64_t> attempts;
+  bool has_on = false;
+  std::vector<Value<std::string>> on; // connect_failure, reset_before_response, 503
+  Value<std::string> budget;          // "20%"
+};
+
 struct PoolSpec {
   Loc loc;
   Value<std::string> name;
@@ -140,6 +173,10 @@ struct PoolSpec {
   PoolTlsSpec tls;
   HealthCheckSpec health_check;
   OutlierSpec outlier;
+  RetriesSpec retries;
+  Value<uint64_t> max_connections;
+  Value<uint64_t> max_pending;
+  Value<uint64_t> queue_timeout; // milliseconds
   std::vector<ServerSpec> servers;
 };
 
@@ -159,6 +196,7 @@ struct MatchSpec {
   std::vector<PatternSpec> headers;
   std::vector<PatternSpec> cookies;
   std::vector<PatternSpec> query;
+  CidrListSpec source; // client address (`!prefix` excludes)
   // True when no condition is present (absent or empty match block).
   bool empty() const;
 };
@@ -218,7 +256,9 @@ struct TimeoutsSpec {
   Value<uint64_t> connect; // milliseconds
   Value<uint64_t> client_header;
   Value<uint64_t> client_idle;
+  Value<uint64_t> client_body;
   Value<uint64_t> upstream_response;
+  Value<uint64_t> upstream_idle;
   Value<uint64_t> drain;
 };
 

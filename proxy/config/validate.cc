@@ -55,7 +55,9 @@ void validateTimeouts(const TimeoutsSpec& t, Diagnostics& diags) {
   checkRange(t.connect, {1, kMaxTimeoutMs}, "ms", diags);
   checkRange(t.client_header, {1, kMaxTimeoutMs}, "ms", diags);
   checkRange(t.client_idle, {1, kMaxTimeoutMs}, "ms", diags);
+  checkRange(t.client_body, {1, kMaxTimeoutMs}, "ms", diags);
   checkRange(t.upstream_response, {1, kMaxTimeoutMs}, "ms", diags);
+  checkRange(t.upstream_idle, {1, kMaxTimeoutMs}, "ms", diags);
   checkRange(t.drain, {0, kMaxTimeoutMs}, "ms", diags);
 }
 
@@ -78,6 +80,7 @@ void validateListeners(const ConfigSpec& spec, Diagnostics& diags) {
     const ListenerSpec& listener = spec.listeners[i];
     if (checkName(listener.name, "listener", diags)) names.push_back(&listener.name);
     validateTls(listener.tls, diags);
+    validateListenerAccess(listener, diags);
     const Value<SocketAddress>& address = listener.address;
     if (!address.set || addressPort(address.value) == 0) continue;
     for (size_t j = 0; j < i; ++j) {
@@ -136,11 +139,42 @@ void validateOutlier(const OutlierSpec& outlier, Diagnostics& diags) {
   checkRange(outlier.max_ejected_percent, {0, 100}, "", diags);
 }
 
+void validateRetries(const RetriesSpec& retries, Diagnostics& diags) {
+  if (!retries.present) return;
+  checkRange(retries.attempts, {0, 10}, "", diags);
+  static const std::vector<std::string_view> kOn = {"connect_failure", "reset_before_response",
+                                                    "503"};
+  for (const Value<std::string>& on : retries.on) {
+    if (!on.set) continue;
+    bool known = false;
+    for (std::string_view k : kOn)
+      known = known || on.value == k;
+    if (!known) {
+      diags.error(on.loc, "unknown retry condition '" + on.value + "'" + suggestion(on.value, kOn) +
+                              "; expected connect_failure, reset_before_response or 503");
+    }
+  }
+  if (retries.budget.set) {
+    uint32_t percent = 0;
+    std::string error = parsePercent(retries.budget.value, &percent);
+    if (!error.empty()) diags.error(retries.budget.loc, error);
+  }
+}
+
 void validatePool(const PoolSpec& pool, Diagnostics& diags) {
   validateBalancing(pool, diags);
   validatePoolTls(pool.tls, diags);
   validateHealthCheck(pool.health_check, diags);
   validateOutlier(pool.outlier, diags);
+  validateRetries(pool.retries, diags);
+  checkRange(pool.max_connections, {0, 1000000}, "", diags);
+  checkRange(pool.max_pending, {0, 1000000}, "", diags);
+  checkRange(pool.queue_timeout, {1, kMaxTimeoutMs}, "ms", diags);
+  if (pool.max_pending.set && pool.max_pending.value > 0 &&
+      !(pool.max_connections.set && pool.max_connections.value > 0)) {
+    diags.error(pool.max_pending.loc, "max_pending queues requests for servers that are full: "
+                                      "it needs max_connections");
+  }
   if (pool.servers.empty()) {
     std::string name = pool.name.set ? "pool '" + pool.name.value + "'" : "a pool";
     diags.error(pool.loc, name + " needs at least one server");

@@ -31,6 +31,12 @@ void validateTls(const TlsSpec& tls, Diagnostics& diags);
 // verify: false. The CA file is compile()'s.
 void validatePoolTls(const PoolTlsSpec& tls, Diagnostics& diags);
 
+// A listener's allow/deny lists and connection limits (validate_access.cc).
+void validateListenerAccess(const ListenerSpec& listener, Diagnostics& diags);
+
+// A route's match.source (validate_access.cc).
+void validateSource(const CidrListSpec& source, Diagnostics& diags);
+
 // Route checks (validate_routes.cc); `validate` calls it.
 void validateRoutes(const ConfigSpec& spec, Diagnostics& diags);
 

@@ -14,7 +14,7 @@ namespace proxy::config {
 
 bool MatchSpec::empty() const {
   return !host.set && !path.set && !path_prefix.set && !path_regex.set && methods.empty() &&
-         headers.empty() && cookies.empty() && query.empty();
+         headers.empty() && cookies.empty() && query.empty() && !source.present;
 }
 
 namespace {
@@ -121,6 +121,7 @@ void checkMatch(const MatchSpec& match, Diagnostics& diags) {
   checkPatterns(match.headers, kHeader, diags);
   checkPatterns(match.cookies, kCookie, diags);
   checkPatterns(match.query, kQuery, diags);
+  validateSource(match.source, diags);
 }
 
 void checkRedirect(const RedirectSpec& redirect, Diagnostics& diags) {

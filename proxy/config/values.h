@@ -62,6 +62,10 @@ void setHostResolverForTest(HostResolver resolver);
 
 // The port of an IPv4/IPv6 address, in host byte order (0 for other families).
 uint16_t addressPort(const SocketAddress& address);
+// "20%" (or "20"): a share within 0..100. Returns "" and sets *out, or a
+// message saying what is wrong.
+std::string parsePercent(std::string_view text, uint32_t* out);
+
 // "200-399" or "200": a range of HTTP status codes within 100..599. Returns
 // "" and sets min/max, or a message saying what is wrong.
 std::string parseStatusRange(std::string_view text, uint16_t* min, uint16_t* max);

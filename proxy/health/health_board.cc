@@ -16,6 +16,8 @@ HealthBoard::HealthBoard(const config::Snapshot& snapshot)
     pools_[p].check = pool.health;
     pools_[p].outlier = pool.outlier;
     pools_[p].size = pool.servers.size();
+    pools_[p].max_connections = pool.max_connections;
+    pools_[p].max_pending = pool.max_pending;
     pools_[p].servers = std::make_unique<Server[]>(pool.servers.size());
   }
 }
@@ -90,6 +92,37 @@ bool HealthBoard::recordCheck(size_t pool, size_t server, bool ok) {
     p.checks_down.fetch_sub(1, kRelaxed);
   }
   return true;
+}
+
+bool HealthBoard::acquire(size_t pool, size_t server) noexcept {
+  Pool& p = pools_[pool];
+  if (p.max_connections == 0) return true;
+  std::atomic<uint32_t>& busy = p.servers[server].busy;
+  uint32_t now = busy.load(kRelaxed);
+  do {
+    if (now >= p.max_connections) return false;
+  } while (!busy.compare_exchange_weak(now, now + 1, kRelaxed));
+  return true;
+}
+
+void HealthBoard::release(size_t pool, size_t server) noexcept {
+  Pool& p = pools_[pool];
+  if (p.max_connections != 0) p.servers[server].busy.fetch_sub(1, kRelaxed);
+}
+
+bool HealthBoard::enqueue(size_t pool) noexcept {
+  Pool& p = pools_[pool];
+  uint32_t now = p.pending.load(kRelaxed);
+  do {
+    if (now >= p.max_pending) return false;
+  } while (!p.pending.compare_exchange_weak(now, now + 1, kRelaxed));
+  return true;
+}
+
+void HealthBoard::dequeue(size_t pool) noexcept { pools_[pool].pending.fetch_sub(1, kRelaxed); }
+
+uint32_t HealthBoard::busy(size_t pool, size_t server) const noexcept {
+  return pools_[pool].servers[server].busy.load(kRelaxed);
 }
 
 bool HealthBoard::checkUp(size_t pool, size_t server) const {

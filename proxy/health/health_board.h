@@ -49,6 +49,16 @@ public:
   bool recordCheck(size_t pool, size_t server, bool ok);
   bool checkUp(size_t pool, size_t server) const;
 
+  // ---- concurrency limits (pool max_connections / max_pending) ----
+  // Takes one of the server's max_connections slots (always succeeds when the
+  // pool has no limit); false when the server is full.
+  bool acquire(size_t pool, size_t server) noexcept;
+  void release(size_t pool, size_t server) noexcept;
+  // A place in the pool's queue of requests waiting for a slot (max_pending).
+  bool enqueue(size_t pool) noexcept;
+  void dequeue(size_t pool) noexcept;
+  uint32_t busy(size_t pool, size_t server) const noexcept;
+
   // For logs: the current ejection length of a server, in ms.
   uint64_t ejectionMs(size_t pool, size_t server) const;
 
@@ -58,6 +68,7 @@ private:
     std::atomic<uint64_t> ejected_until{0}; // ms; 0 = not ejected
     std::atomic<uint32_t> failures{0};      // consecutive, passive
     std::atomic<uint32_t> ejections{0};     // times ejected so far
+    std::atomic<uint32_t> busy{0};          // exchanges holding a max_connections slot
     uint32_t streak = 0;                    // checker only: probes in a row against the state
   };
   struct Pool {
@@ -65,6 +76,9 @@ private:
     config::Outlier outlier;
     std::unique_ptr<Server[]> servers;
     size_t size = 0;
+    uint32_t max_connections = 0; // per server; 0 = no limit
+    uint32_t max_pending = 0;
+    std::atomic<uint32_t> pending{0};       // requests waiting in the queue
     std::atomic<uint32_t> checks_down{0};   // servers down by active check
     std::atomic<uint64_t> eject_horizon{0}; // latest ejected_until in the pool
     std::mutex eject_mutex;

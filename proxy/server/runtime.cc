@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proxy/health/checker.h"
+#include "proxy/server/admission.h"
 #include "proxy/server/listener.h"
 #include "proxy/server/worker.h"
 #include "proxy/session/access_log.h"
@@ -22,6 +23,7 @@ namespace proxy {
 namespace {
 
 constexpr uint64_t kSrmCheckMs = 60000;
+constexpr uint64_t kRefusalLogMs = 1000;
 
 void setPort(sockaddr_storage* ss, uint16_t port) {
   if (ss->ss_family == AF_INET6) {
@@ -81,6 +83,7 @@ struct MainLoop {
   uv::Signal term, intr;
   uv::Timer deadline;
   uv::Timer srm_check;
+  uv::Timer refusal_log; // flushes rate-limited refusal lines still pending
   Experiments* experiments = nullptr;
   HealthChecker* checker = nullptr;
   uint64_t drain_ms = 0;
@@ -115,6 +118,7 @@ struct MainLoop {
     intr.close();
     deadline.close();
     srm_check.close();
+    refusal_log.close();
   }
 };
 
@@ -132,6 +136,7 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot) {
   if (!bindAll(*snapshot, &fds)) return 1;
   Experiments experiments(*snapshot);
   HealthBoard health(*snapshot);
+  Admission admission(*snapshot);
 
   MainLoop m;
   m.loop = uv_default_loop();
@@ -158,6 +163,15 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot) {
         },
         kSrmCheckMs, kSrmCheckMs);
   }
+  if (admission.anyGuarded()) {
+    m.refusal_log.open(&admission, [&](uv_timer_t* h) { return uv_timer_init(m.loop, h); });
+    uv_timer_start(
+        m.refusal_log.get(),
+        [](uv_timer_t* t) {
+          if (auto* self = static_cast<Admission*>(t->data)) self->flushLog();
+        },
+        kRefusalLogMs, kRefusalLogMs);
+  }
   m.term.open(&m, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
   m.intr.open(&m, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
   uv_signal_start(
@@ -173,9 +187,10 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot) {
       },
       SIGINT);
 
+  const WorkerShared shared{&log, &experiments, &health, &admission};
   for (unsigned w = 0; w < snapshot->workers; ++w) {
-    m.workers.push_back(std::make_unique<Worker>(w, snapshot, std::move(fds[w]), &log, &experiments,
-                                                 &health, m.done.get()));
+    m.workers.push_back(
+        std::make_unique<Worker>(w, snapshot, std::move(fds[w]), shared, m.done.get()));
     m.workers.back()->openWake();
   }
   // Active health checks run on this (otherwise idle) loop.
@@ -191,6 +206,7 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot) {
     w->join();
   m.workers.clear();
   uv_loop_close(m.loop);
+  admission.flushLog(true);
   if (experiments.size() > 0) {
     std::string summary = experiments.summary();
     size_t at = 0;

@@ -3,6 +3,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "proxy/server/listener.h"
@@ -16,11 +17,10 @@ constexpr int kBacklog = 1024;
 } // namespace
 
 Worker::Worker(unsigned id, std::shared_ptr<const config::Snapshot> snapshot,
-               std::vector<int> listen_fds, AccessLogSink* log, Experiments* experiments,
-               HealthBoard* health, uv_async_t* done)
-    : id_(id), snapshot_(std::move(snapshot)), listen_fds_(std::move(listen_fds)), log_(log),
-      experiments_(experiments), health_(health), done_(done),
-      read_buffer_(new char[kReadBufferSize]) {
+               std::vector<int> listen_fds, const WorkerShared& shared, uv_async_t* done)
+    : id_(id), snapshot_(std::move(snapshot)), listen_fds_(std::move(listen_fds)), log_(shared.log),
+      experiments_(shared.experiments), health_(shared.health), admission_(shared.admission),
+      done_(done), read_buffer_(new char[kReadBufferSize]) {
   uv_loop_init(&loop_);
   loop_.data = this;
   if (getrandom(&rng_state_, sizeof rng_state_, 0) != sizeof rng_state_) {
@@ -99,6 +99,7 @@ void Worker::run() {
       delete r;
     self->maybeFinish();
   });
+  queue_timer_.open(this, [&](uv_timer_t* h) { return uv_timer_init(&loop_, h); });
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Every handle is closed; free what was reaped last and end the loop.
   for (Reapable* r : graveyard_)
@@ -159,6 +160,43 @@ void Worker::maybeFinish() {
     wake_.close();
   }
   reaper_.close();
+  queue_timer_.close();
+}
+
+void Worker::addWaiter(size_t pool, DownstreamSession* session) {
+  upstreams_.pool(pool).waiters.push_back(session);
+  if (waiting_++ == 0) armQueue(kQueuePollMs);
+}
+
+void Worker::removeWaiter(size_t pool, DownstreamSession* session) {
+  std::vector<DownstreamSession*>& w = upstreams_.pool(pool).waiters;
+  auto it = std::find(w.begin(), w.end(), session);
+  if (it == w.end()) return;
+  w.erase(it);
+  waiting_--;
+}
+
+void Worker::slotFreed(size_t pool) {
+  if (!upstreams_.pool(pool).waiters.empty()) armQueue(0);
+}
+
+void Worker::armQueue(uint64_t ms) {
+  uv::arm(queue_timer_, ms, [](uv_timer_t* t) {
+    if (auto* self = static_cast<Worker*>(t->data)) self->onQueueTimer();
+  });
+}
+
+// Each waiter tries again, oldest first; the ones that still find every
+// server full put themselves back (in the same order).
+void Worker::onQueueTimer() {
+  for (size_t p = 0; p < upstreams_.size(); ++p) {
+    std::vector<DownstreamSession*> ready;
+    ready.swap(upstreams_.pool(p).waiters);
+    waiting_ -= ready.size();
+    for (DownstreamSession* s : ready)
+      s->retryQueued();
+  }
+  if (waiting_ > 0) armQueue(kQueuePollMs);
 }
 
 void Worker::adopt(DownstreamSession* session) { sessions_.insert(session); }

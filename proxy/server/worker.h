@@ -24,8 +24,19 @@
 
 namespace proxy {
 
+class Admission;
 class DownstreamSession;
 class Listener;
+
+// What every worker shares with the others: owned by the runtime, built
+// before the workers start and destroyed after they have joined. Each object
+// documents its own thread-safety.
+struct WorkerShared {
+  AccessLogSink* log = nullptr;
+  Experiments* experiments = nullptr;
+  HealthBoard* health = nullptr;
+  Admission* admission = nullptr; // listener access lists and connection limits
+};
 
 // Objects that close asynchronously and are deleted by the worker between
 // loop phases, never from inside their own callbacks.
@@ -39,9 +50,9 @@ public:
   // `listen_fds[i]` is a bound, not yet listening socket for snapshot
   // listener i; the worker takes ownership. `done` is signalled (from this
   // worker's thread) when the loop has ended.
-  // `experiments` and `health` are shared by all workers and outlive them.
+  // Everything in `shared` is shared by all workers and outlives them.
   Worker(unsigned id, std::shared_ptr<const config::Snapshot> snapshot, std::vector<int> listen_fds,
-         AccessLogSink* log, Experiments* experiments, HealthBoard* health, uv_async_t* done);
+         const WorkerShared& shared, uv_async_t* done);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -66,6 +77,7 @@ public:
   AccessLogWriter& accessLog() { return log_; }
   Experiments& experiments() { return *experiments_; }
   HealthBoard& health() { return *health_; }
+  Admission& admission() { return *admission_; }
   // The loop's cached time in ms (uv_now), the clock HealthBoard is given.
   uint64_t nowMs() { return uv_now(&loop_); }
   // Per-worker generator for ids the proxy hands out (A/B assignment cookies).
@@ -75,6 +87,14 @@ public:
   uv_buf_t readBuffer();
   // uv_alloc_cb for every stream of this worker's loop: hands out readBuffer().
   static void onAllocRead(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+
+  // Queue of requests waiting for a server slot (pool max_connections): a
+  // waiter is retried when a slot of its pool is freed on this worker, and
+  // every kQueuePollMs while any waits (slots freed by other workers).
+  static constexpr uint64_t kQueuePollMs = 5;
+  void addWaiter(size_t pool, DownstreamSession* session);
+  void removeWaiter(size_t pool, DownstreamSession* session);
+  void slotFreed(size_t pool);
 
   void adopt(DownstreamSession* session);
   void forget(DownstreamSession* session); // session closed: stop tracking it
@@ -87,6 +107,8 @@ private:
   void beginDrain();
   void closeAll();
   void maybeFinish();
+  void armQueue(uint64_t ms);
+  void onQueueTimer();
 
   unsigned id_;
   std::shared_ptr<const config::Snapshot> snapshot_;
@@ -94,12 +116,15 @@ private:
   AccessLogWriter log_;
   Experiments* experiments_;
   HealthBoard* health_;
+  Admission* admission_;
   uint64_t rng_state_ = 0;
   uv_async_t* done_;
   uv_loop_t loop_{};
   std::mutex wake_mutex_;
   uv::Async wake_;
   uv::Check reaper_;
+  uv::Timer queue_timer_;
+  size_t waiting_ = 0; // sessions in every pool's waiters
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_set<DownstreamSession*> sessions_;
   std::vector<Reapable*> graveyard_;

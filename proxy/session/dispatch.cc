@@ -149,6 +149,7 @@ void DownstreamSession::routeRequest(const http::MessageHead& head, std::string_
   for (size_t i = 0; i < head.fieldCount(); ++i)
     header_views_.push_back({head.name(i), head.value(i)});
   routing::RequestView view{record_.method, path, query, host_, header_views_};
+  view.client = clientAddress();
   route_ = snapshot_->routes->match(view, worker_.matchScratch());
   if (route_ < 0) return;
   record_.route = snapshot_->routes->route(static_cast<size_t>(route_)).name;
@@ -173,6 +174,8 @@ void DownstreamSession::dispatch() {
     respondUnavailable();
     return;
   }
+  worker_.upstreams().pool(pool_).in_flight++;
+  in_pool_count_ = true;
   connectUpstream();
 }
 
@@ -188,33 +191,122 @@ void DownstreamSession::respondUnavailable() {
                !request_done_, retry_after);
 }
 
+// Waits in the pool's queue (max_pending) for a slot: false when there is no
+// queue or it is full. A waiter already queued goes back to the end of this
+// worker's list, keeping its place in the count and its deadline.
+bool DownstreamSession::waitForSlot() {
+  const config::Pool& pool = snapshot_->pools[pool_];
+  if (!queued_) {
+    if (pool.max_pending == 0 || !worker_.health().enqueue(pool_)) return false;
+    queued_ = true;
+    armClientTimer(pool.queue_timeout_ms);
+  }
+  worker_.addWaiter(pool_, this);
+  return true;
+}
+
+void DownstreamSession::leaveQueue() noexcept {
+  if (!queued_) return;
+  queued_ = false;
+  worker_.health().dequeue(pool_);
+  worker_.removeWaiter(pool_, this);
+  uv::disarm(timer_);
+}
+
+void DownstreamSession::retryQueued() noexcept {
+  if (closing() || !queued_) return;
+  for (uint8_t& t : tried_) {
+    if (t == 3) t = 0; // full last time: may have room now
+  }
+  connectUpstream();
+}
+
+void DownstreamSession::releaseSlot() noexcept {
+  if (slot_ < 0) return;
+  worker_.health().release(pool_, static_cast<size_t>(std::exchange(slot_, -1)));
+  worker_.slotFreed(pool_);
+}
+
 bool DownstreamSession::retryable(UpstreamFailure failure) const noexcept {
+  const config::Retries& policy = snapshot_->pools[pool_].retries;
   switch (failure) {
   case UpstreamFailure::kConnect:
   case UpstreamFailure::kConnectTimeout:
-  case UpstreamFailure::kTlsHandshake: return !request_head_sent_; // nothing reached the server
+  case UpstreamFailure::kTlsHandshake:
+    // Nothing reached the server: any request may go elsewhere.
+    if (request_head_sent_ || !policy.on_connect_failure) return false;
+    break;
   case UpstreamFailure::kClosedEarly:
   case UpstreamFailure::kWrite:
     // The request may have reached the server; repeat it only when no body
-    // byte was consumed (it can be sent again) and it is safe to repeat:
-    // idempotent, or sent on a reused connection the server had closed.
+    // byte was consumed (it can be sent again) and it is safe to repeat.
     if (request_body_consumed_ || upgrade_request_) return false;
-    return isIdempotent(parser_.head().method) || (upstream_reused_ && request_done_);
+    // A reused keep-alive connection the server had closed (the race every
+    // keep-alive client has): always resent, on a fresh connection, and not
+    // counted as a retry.
+    if (upstream_reused_ && request_done_) return true;
+    if (!policy.on_reset_before_response || !isIdempotent(parser_.head().method)) return false;
+    break;
   default: return false;
   }
+  return retryBudgetAllows();
+}
+
+// Envoy's retry budget: retries in flight at most budget% of the pool's
+// requests in flight (per worker), but always at least a few, so that a
+// quiet pool can still retry; and never more than `attempts` per request.
+bool DownstreamSession::retryBudgetAllows() const noexcept {
+  constexpr uint32_t kMinRetryConcurrency = 3;
+  const config::Retries& policy = snapshot_->pools[pool_].retries;
+  if (retries_used_ >= policy.attempts) return false;
+  if (retries_used_ > 0) return true; // this request already holds a budget slot
+  const PoolState& state = worker_.upstreams().pool(pool_);
+  uint64_t budget = static_cast<uint64_t>(state.in_flight) * policy.budget_percent / 100;
+  return state.retrying < std::max<uint64_t>(kMinRetryConcurrency, budget);
+}
+
+void DownstreamSession::countRetry() noexcept {
+  if (retries_used_++ == 0) worker_.upstreams().pool(pool_).retrying++;
+}
+
+void DownstreamSession::leavePool() noexcept {
+  leaveQueue();
+  releaseSlot();
+  if (!in_pool_count_) return;
+  in_pool_count_ = false;
+  PoolState& state = worker_.upstreams().pool(pool_);
+  state.in_flight--;
+  if (retries_used_ > 0) state.retrying--;
 }
 
 void DownstreamSession::connectUpstream() {
   phase_ = Phase::kDispatch;
   updateReading();
+  releaseSlot(); // a retry: the slot of the server that failed is free again
   const config::Pool& pool = snapshot_->pools[pool_];
   PoolState& state = worker_.upstreams().pool(pool_);
+  bool saw_full = false;
   while (upstream_ == nullptr) {
     int s = -1;
-    if (sticky_server_ >= 0 && tried_[static_cast<size_t>(sticky_server_)] == 0) {
+    bool sticky = sticky_server_ >= 0 && tried_[static_cast<size_t>(sticky_server_)] == 0;
+    if (sticky) {
       s = sticky_server_; // a valid sticky cookie names it and it has not failed
     } else {
       s = state.balancer->pick({tried_, state.active, has_hash_key_, hash_key_});
+    }
+    if (s >= 0 && !worker_.health().acquire(pool_, static_cast<size_t>(s))) {
+      // The server is at max_connections. A sticky user waits for its own
+      // server (HAProxy's habit: the session lives there) when the queue has
+      // room; anyone else tries the other servers first.
+      if (sticky && waitForSlot()) return;
+      tried_[static_cast<size_t>(s)] = 3;
+      saw_full = true;
+      continue;
+    }
+    if (s < 0 && saw_full) {
+      if (!waitForSlot())
+        respondLocal(503, "every server is at max_connections", {'U', 'Q'}, !request_done_);
+      return;
     }
     if (s < 0) {
       if (attempts_ == 0) {
@@ -229,6 +321,8 @@ void DownstreamSession::connectUpstream() {
       return;
     }
     auto si = static_cast<size_t>(s);
+    slot_ = s;
+    leaveQueue();
     tried_[si] = 1;
     if (attempts_++ > 0) record_.retries++;
     server_ = s;

@@ -64,6 +64,12 @@ bool DownstreamSession::start(uv_stream_t* server) {
   sockaddr_storage peer{};
   int len = sizeof peer;
   if (uv_tcp_getpeername(tcp_.get(), reinterpret_cast<sockaddr*>(&peer), &len) != 0) return false;
+  if (auto ip = routing::ipFromSockaddr(reinterpret_cast<const sockaddr*>(&peer))) {
+    client_addr_ = *ip;
+    client_addr_known_ = true;
+  }
+  // Denied or over a limit: closed before any byte is read, no response.
+  if (!worker_.admission().admit(listener_, clientAddress(), &admission_)) return false;
   formatPeer(peer, client_ip_, sizeof client_ip_, client_, sizeof client_);
   const config::Listener& listener = worker_.snapshot()->listeners[listener_];
   if (listener.tls) {
@@ -94,6 +100,7 @@ void DownstreamSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* bu
 }
 
 void DownstreamSession::feed(const char* data, size_t length) {
+  if (phase_ == Phase::kExchange && !request_done_ && timer_) uv_timer_again(timer_.get());
   if (phase_ == Phase::kTunnel) {
     if (timer_) uv_timer_again(timer_.get());
     uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length));
@@ -202,6 +209,7 @@ int DownstreamSession::onBody(const char* data, size_t length) noexcept {
 
 int DownstreamSession::onMessageComplete() noexcept {
   request_done_ = true;
+  if (phase_ == Phase::kExchange) uv::disarm(timer_);  // the body is in: client_body is over
   if (upgrade_request_) return http::Parser::kProceed; // llhttp then reports the upgrade
   if (phase_ == Phase::kDispatch) return http::Parser::kPause;
   if (upstream_ != nullptr) {
@@ -271,6 +279,16 @@ void DownstreamSession::updateReading() noexcept {
   }
   if (want == reading_ || !tcp_) return;
   reading_ = want;
+  if (phase_ == Phase::kExchange && !request_done_) {
+    // The request body: at most client_body between two reads (re-armed per
+    // read in feed()); not while we hold the client back for the upstream.
+    if (want) {
+      uint64_t ms = worker_.snapshot()->timeouts.client_body;
+      if (timer_) uv_timer_start(timer_.get(), &onTimer, ms, ms);
+    } else {
+      uv::disarm(timer_);
+    }
+  }
   if (want) {
     uv_read_start(tcp_.stream(), &Worker::onAllocRead, &onRead);
   } else {

@@ -21,10 +21,12 @@
 #include "proxy/core/error.h"
 #include "proxy/http/parser.h"
 #include "proxy/http/serialize.h"
+#include "proxy/server/admission.h"
 #include "proxy/server/worker.h"
 #include "proxy/session/access_log.h"
 #include "proxy/session/upstream.h"
 #include "proxy/uv/handles.h"
+#include "routing/cidr.h"
 #include "routing/request_view.h"
 #include "routing/stable_hash.h"
 #include "tls/engine.h"
@@ -42,6 +44,8 @@ public:
   // Worker-initiated: drain (finish the current exchange, then close) or stop.
   void drain() noexcept;
   void stopNow() noexcept; // drain deadline or SIGINT: log what is cut off ('D'), close
+  // Called by the worker: a slot may have been freed; try the servers again.
+  void retryQueued() noexcept;
   void close() noexcept;
   bool closing() const noexcept { return phase_ == Phase::kClosed; }
 
@@ -91,6 +95,12 @@ private:
   void connectUpstream();
   void respondUnavailable();  // 503 + Retry-After: every server is down or ejected
   void reportServerFailure(); // passive health: server_ failed this exchange
+  bool retryBudgetAllows() const noexcept;
+  bool waitForSlot();         // queue for a max_connections slot (false: no room)
+  void leaveQueue() noexcept; // no longer waiting (got a slot, timed out, closed)
+  void releaseSlot() noexcept;
+  void countRetry() noexcept; // a retry that counts against attempts and the budget
+  void leavePool() noexcept;  // the exchange ended: uncount it from PoolState
   void sendRequestHead();
   void forwardBody(const char* data, size_t length);
   void updateReading() noexcept;
@@ -145,6 +155,14 @@ private:
   std::string tls_out_;              // ciphertext scratch
   char client_[64] = {};             // "ip:port"
   char client_ip_[48] = {};
+  // The peer as an address, converted once per connection: checked by the
+  // listener's access list at accept and by route `source` conditions.
+  routing::IpAddress client_addr_{};
+  bool client_addr_known_ = false;
+  Admission::Slot admission_; // our place in the listener's connection counts
+  const routing::IpAddress* clientAddress() const noexcept {
+    return client_addr_known_ ? &client_addr_ : nullptr;
+  }
   bool reading_ = false;
   bool upstream_congested_ = false;
   bool parser_paused_ = false;
@@ -177,6 +195,10 @@ private:
   bool force_fresh_ = false; // retrying: do not reuse an idle connection
   UpstreamFailure last_failure_ = UpstreamFailure::kConnect;
   unsigned attempts_ = 0;
+  unsigned retries_used_ = 0;  // retries that count against the pool's retries policy
+  bool in_pool_count_ = false; // counted in PoolState::in_flight
+  int slot_ = -1;              // the server whose max_connections slot this exchange holds
+  bool queued_ = false;        // waiting for a slot (counted in the pool's pending)
   size_t split_ = 0;
   int variant_ = -1;               // A/B variant of the split, -1 when not split
   int sticky_server_ = -1;         // server named by a valid sticky cookie

@@ -33,11 +33,24 @@ int DownstreamSession::onUpstreamHead(http::MessageHead& head) noexcept {
   if (head.status == 101 && !upgrade_request_) return http::Parser::kFail; // -> 502
   if (head.status >= 500) {
     reportServerFailure();
+    // retries.on: [503]: the server said it did not take the request. Safe to
+    // resend while no body byte was consumed; on another server.
+    if (head.status == 503 && snapshot_->pools[pool_].retries.on_503 && !request_body_consumed_ &&
+        !upgrade_request_ && retryBudgetAllows()) {
+      std::exchange(upstream_, nullptr)->abandon(); // closes once this callback returns
+      countRetry();
+      request_head_sent_ = false;
+      connectUpstream();
+      return http::Parser::kFail;
+    }
   } else {
     worker_.health().reportSuccess(pool_, static_cast<size_t>(server_));
   }
   record_.status = head.status;
   record_.head_ns = uv_hrtime();
+  // From here on the upstream may pause between body bytes, each time at most upstream_idle.
+  if (head.status != 101 && upstream_ != nullptr)
+    upstream_->armResponseTimer(snapshot_->timeouts.upstream_idle);
   http::DownstreamResponse info;
   if (head.status == 101) {
     info.upgrade = true;
@@ -120,6 +133,7 @@ void DownstreamSession::onUpstreamFailed(UpstreamFailure failure) noexcept {
   }
   if (retryable(failure)) {
     bool reused = upstream_reused_;
+    if (!stale) countRetry();
     if (reused && server_ >= 0) {
       // A reused connection the server had closed: try the same server again,
       // on a fresh connection this time.
@@ -197,6 +211,7 @@ void DownstreamSession::releaseUpstream(bool reusable) noexcept {
 }
 
 void DownstreamSession::logExchange() {
+  leavePool();
   if (record_.start_ns == 0) record_.start_ns = uv_hrtime();
   record_.end_ns = uv_hrtime();
   record_.client = client_;
@@ -221,7 +236,7 @@ void DownstreamSession::startNextRequest() {
   request_head_sent_ = request_done_ = request_body_consumed_ = false;
   response_started_ = close_after_ = head_request_ = upgrade_request_ = false;
   upstream_reused_ = force_fresh_ = false;
-  attempts_ = 0;
+  attempts_ = retries_used_ = 0;
   variant_ = sticky_server_ = -1;
   set_sticky_cookie_ = has_hash_key_ = false;
   assigned_id_.clear();
@@ -278,7 +293,16 @@ void DownstreamSession::onTimer(uv_timer_t* t) {
   case Phase::kHead: self->respondLocal(408, "request header timeout", {'c', 'R'}, true); break;
   case Phase::kExchange: self->respondLocal(408, "request body timeout", {'c', 'D'}, true); break;
   case Phase::kTunnel: self->abort({'c', 'T'}); break;
-  default: // idle keep-alive, lingering close, or a stuck dispatch
+  case Phase::kDispatch:
+    if (self->queued_) {
+      self->leaveQueue();
+      self->respondLocal(503, "timed out waiting for a server slot", {'s', 'Q'},
+                         !self->request_done_);
+    } else {
+      self->close();
+    }
+    break;
+  default: // idle keep-alive or lingering close
     self->close();
     break;
   }
@@ -345,6 +369,8 @@ void DownstreamSession::drain() noexcept {
 void DownstreamSession::close() noexcept {
   if (closing()) return;
   phase_ = Phase::kClosed;
+  admission_.reset(); // the listener place frees now, not when the session is reaped
+  leavePool();
   if (upstream_ != nullptr) std::exchange(upstream_, nullptr)->abandon();
   tcp_.close();
   timer_.close();

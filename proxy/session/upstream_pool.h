@@ -15,6 +15,7 @@
 
 namespace proxy {
 
+class DownstreamSession;
 class UpstreamConnection;
 
 struct ServerState {
@@ -25,7 +26,11 @@ struct PoolState {
   PoolState(const config::Pool& pool, uint64_t seed);
   std::unique_ptr<routing::PoolBalancer> balancer;
   std::vector<ServerState> servers;
-  std::vector<uint32_t> active;               // per server: connections serving an exchange
+  std::vector<uint32_t> active; // per server: connections serving an exchange
+  uint32_t in_flight = 0;       // exchanges of this worker dispatched to the pool, not yet ended
+  uint32_t retrying = 0;        // of those, the ones that were retried (the retry budget's count)
+  // Sessions of this worker waiting for a max_connections slot, oldest first.
+  std::vector<DownstreamSession*> waiters;
   std::optional<routing::StickyCodec> sticky; // when the pool has `sticky:`
 };
 

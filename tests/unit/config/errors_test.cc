@@ -42,10 +42,11 @@ TEST_CASE("unknown keys at every level, with the allowed keys and a suggestion")
       loadRoutes("routes:\n  - name: r\n    pool: app\n    match: {path_prefx: /x}\n");
   CHECK(hasError(match, "test.yaml:10:13: routes[0].match.path_prefx: unknown key 'path_prefx' "
                         "(did you mean 'path_prefix'?); allowed keys: host, path, path_prefix, "
-                        "path_regex, methods, headers, cookies, query"));
+                        "path_regex, methods, headers, cookies, query, source"));
   LoadResult far = load("timeouts: {bogus: 1s}\n" + minimal());
   CHECK(hasError(far, "test.yaml:1:12: timeouts.bogus: unknown key 'bogus'; allowed keys: "
-                      "connect, client_header, client_idle, upstream_response, drain"));
+                      "connect, client_header, client_idle, client_body, upstream_response, "
+                      "upstream_idle, drain"));
   LoadResult server = load(R"(listeners: [{name: l, address: '127.0.0.1:0'}]
 pools: [{name: p, servers: [{name: s, address: '127.0.0.1:1', wieght: 2}]}]
 routes: [{name: r, pool: p}]

@@ -109,3 +109,59 @@ TEST_CASE("outlier: mistakes are reported at their keys") {
 
 } // namespace
 } // namespace proxy::config
+
+namespace proxy::config {
+namespace {
+
+using test::allErrors;
+using test::hasErrorAt;
+using test::load;
+
+TEST_CASE("retries: defaults, an explicit policy, and the new timeouts") {
+  LoadResult d = load(withPoolKeys(""));
+  REQUIRE(d.ok());
+  const Retries& def = d.snapshot->pools[0].retries;
+  CHECK(def.attempts == 2);
+  CHECK(def.on_connect_failure);
+  CHECK(def.on_reset_before_response);
+  CHECK_FALSE(def.on_503);
+  CHECK(def.budget_percent == 20);
+  CHECK(d.snapshot->timeouts.client_body == 30000);
+  CHECK(d.snapshot->timeouts.upstream_idle == 30000);
+  LoadResult r = load("timeouts: {client_body: 5s, upstream_idle: 2m}\n" +
+                      withPoolKeys("    retries: {attempts: 1, on: [503], budget: 35%}\n"
+                                   "    max_connections: 100\n"
+                                   "    max_pending: 50\n"
+                                   "    queue_timeout: 250ms\n"));
+  INFO(allErrors(r));
+  REQUIRE(r.ok());
+  const Pool& pool = r.snapshot->pools[0];
+  CHECK(pool.retries.attempts == 1);
+  CHECK_FALSE(pool.retries.on_connect_failure);
+  CHECK_FALSE(pool.retries.on_reset_before_response);
+  CHECK(pool.retries.on_503);
+  CHECK(pool.retries.budget_percent == 35);
+  CHECK(pool.max_connections == 100);
+  CHECK(pool.max_pending == 50);
+  CHECK(pool.queue_timeout_ms == 250);
+  CHECK(r.snapshot->timeouts.client_body == 5000);
+  CHECK(r.snapshot->timeouts.upstream_idle == 120000);
+}
+
+TEST_CASE("retries: mistakes are reported at their keys") {
+  LoadResult r = load(withPoolKeys("    retries:\n"
+                                   "      attempts: 11\n"
+                                   "      on: [connect_failure, 502, reset]\n"
+                                   "      budget: 120%\n"
+                                   "    max_pending: 10\n"));
+  INFO(allErrors(r));
+  CHECK_FALSE(r.ok());
+  CHECK(hasErrorAt(r, "pools[0].retries.attempts", 6, 17, "must be between 0 and 10"));
+  CHECK(hasErrorAt(r, "pools[0].retries.on[1]", 7, 29, "unknown retry condition '502'"));
+  CHECK(hasErrorAt(r, "pools[0].retries.on[2]", 7, 34, "unknown retry condition 'reset'"));
+  CHECK(hasErrorAt(r, "pools[0].retries.budget", 8, 15, "from 0% to 100%, got '120%'"));
+  CHECK(hasErrorAt(r, "pools[0].max_pending", 9, 18, "it needs max_connections"));
+}
+
+} // namespace
+} // namespace proxy::config

@@ -56,6 +56,31 @@ TEST_CASE("match does not allocate once the scratch has grown (single pattern pe
   CHECK(allocations == 0);
 }
 
+TEST_CASE("source conditions do not allocate, with or without regexes in the table") {
+  std::string error;
+  auto cidr = [](const char* text) { return *routing::parseCidr(text, nullptr); };
+  for (bool with_regex : {false, true}) {
+    std::vector<RouteDef> routes(3);
+    routes[0].match.sources = {{cidr("10.0.0.0/8"), false}, {cidr("10.1.0.0/16"), true}};
+    routes[1].match.sources = {{cidr("2001:db8::/32"), false}};
+    if (with_regex) routes[1].match.host_regex = "www\\.example\\.com";
+    routes[2].match.sources = {{cidr("0.0.0.0/0"), false}};
+    auto table = RouteTable::build(std::move(routes), &error);
+    REQUIRE(table);
+    const routing::IpAddress client = *routing::parseIp("10.1.2.3");
+    RequestView request{"GET", "/", "", "www.example.com", {}};
+    request.client = &client;
+    MatchScratch scratch;
+    REQUIRE(table->match(request, scratch) == 2);
+    long before = g_allocations.load();
+    int wins = 0;
+    for (int i = 0; i < 100; ++i)
+      wins += table->match(request, scratch) == 2 ? 1 : 0;
+    CHECK(wins == 100);
+    CHECK(g_allocations.load() - before == 0);
+  }
+}
+
 TEST_CASE("the allocation counter sees allocations") {
   long before = g_allocations.load();
   auto* leak_check = new std::string(100, 'x');
