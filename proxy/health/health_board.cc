@@ -32,7 +32,7 @@ size_t HealthBoard::exclude(size_t pool, uint64_t now_ms, std::span<uint8_t> exc
     if (s.check_up.load(kRelaxed) && s.ejected_until.load(kRelaxed) <= now_ms) {
       ++available;
     } else {
-      excluded[i] = 2;
+      excluded[i] = kDown;
     }
   }
   return available;

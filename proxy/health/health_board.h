@@ -27,11 +27,20 @@
 
 namespace proxy {
 
+// What a byte of a request's per-server exclusion vector (PickInput::excluded)
+// says: 0 = eligible; anything else keeps the balancer off that server.
+enum ServerMark : uint8_t {
+  kEligible = 0,
+  kTried = 1, // this request already went there
+  kDown = 2,  // down by active check, or ejected (HealthBoard::exclude)
+  kFull = 3,  // at max_connections when last tried (may have room later)
+};
+
 class HealthBoard {
 public:
   explicit HealthBoard(const config::Snapshot& snapshot);
 
-  // Marks in `excluded` (one byte per server of `pool`, set to 2) every
+  // Marks in `excluded` (one byte per server of `pool`, set to kDown) every
   // server that is down or ejected at `now_ms`; leaves other bytes alone.
   // Returns how many servers are available. Lock-free.
   size_t exclude(size_t pool, uint64_t now_ms, std::span<uint8_t> excluded) const;

@@ -164,8 +164,9 @@ void Worker::maybeFinish() {
 }
 
 void Worker::addWaiter(size_t pool, DownstreamSession* session) {
-  upstreams_.pool(pool).waiters.push_back(session);
-  if (waiting_++ == 0) armQueue(kQueuePollMs);
+  std::vector<DownstreamSession*>& w = upstreams_.pool(pool).waiters;
+  w.push_back(session);
+  if (w.size() == 1) armQueue(kQueuePollMs); // cheap to arm again when other pools wait
 }
 
 void Worker::removeWaiter(size_t pool, DownstreamSession* session) {
@@ -173,7 +174,6 @@ void Worker::removeWaiter(size_t pool, DownstreamSession* session) {
   auto it = std::find(w.begin(), w.end(), session);
   if (it == w.end()) return;
   w.erase(it);
-  waiting_--;
 }
 
 void Worker::slotFreed(size_t pool) {
@@ -192,11 +192,15 @@ void Worker::onQueueTimer() {
   for (size_t p = 0; p < upstreams_.size(); ++p) {
     std::vector<DownstreamSession*> ready;
     ready.swap(upstreams_.pool(p).waiters);
-    waiting_ -= ready.size();
     for (DownstreamSession* s : ready)
       s->retryQueued();
   }
-  if (waiting_ > 0) armQueue(kQueuePollMs);
+  for (size_t p = 0; p < upstreams_.size(); ++p) {
+    if (!upstreams_.pool(p).waiters.empty()) {
+      armQueue(kQueuePollMs); // slots freed by other workers wake nobody here
+      return;
+    }
+  }
 }
 
 void Worker::adopt(DownstreamSession* session) { sessions_.insert(session); }

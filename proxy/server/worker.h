@@ -124,7 +124,6 @@ private:
   uv::Async wake_;
   uv::Check reaper_;
   uv::Timer queue_timer_;
-  size_t waiting_ = 0; // sessions in every pool's waiters
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_set<DownstreamSession*> sessions_;
   std::vector<Reapable*> graveyard_;

@@ -166,7 +166,7 @@ void DownstreamSession::dispatch() {
     respondRedirect(action);
     return;
   }
-  tried_.assign(snapshot_->pools[pool_].servers.size(), 0);
+  tried_.assign(snapshot_->pools[pool_].servers.size(), kEligible);
   attempts_ = 0;
   // Servers that are down (active checks) or ejected (outliers) are never
   // picked; when that leaves none, answer at once rather than hang or queue.
@@ -216,7 +216,7 @@ void DownstreamSession::leaveQueue() noexcept {
 void DownstreamSession::retryQueued() noexcept {
   if (closing() || !queued_) return;
   for (uint8_t& t : tried_) {
-    if (t == 3) t = 0; // full last time: may have room now
+    if (t == kFull) t = kEligible; // full last time: may have room now
   }
   connectUpstream();
 }
@@ -225,6 +225,11 @@ void DownstreamSession::releaseSlot() noexcept {
   if (slot_ < 0) return;
   worker_.health().release(pool_, static_cast<size_t>(std::exchange(slot_, -1)));
   worker_.slotFreed(pool_);
+}
+
+bool DownstreamSession::lostReusedConnection(UpstreamFailure failure) const noexcept {
+  return upstream_reused_ &&
+         (failure == UpstreamFailure::kClosedEarly || failure == UpstreamFailure::kWrite);
 }
 
 bool DownstreamSession::retryable(UpstreamFailure failure) const noexcept {
@@ -244,7 +249,7 @@ bool DownstreamSession::retryable(UpstreamFailure failure) const noexcept {
     // A reused keep-alive connection the server had closed (the race every
     // keep-alive client has): always resent, on a fresh connection, and not
     // counted as a retry.
-    if (upstream_reused_ && request_done_) return true;
+    if (lostReusedConnection(failure) && request_done_) return true;
     if (!policy.on_reset_before_response || !isIdempotent(parser_.head().method)) return false;
     break;
   default: return false;
@@ -288,7 +293,7 @@ void DownstreamSession::connectUpstream() {
   bool saw_full = false;
   while (upstream_ == nullptr) {
     int s = -1;
-    bool sticky = sticky_server_ >= 0 && tried_[static_cast<size_t>(sticky_server_)] == 0;
+    bool sticky = sticky_server_ >= 0 && tried_[static_cast<size_t>(sticky_server_)] == kEligible;
     if (sticky) {
       s = sticky_server_; // a valid sticky cookie names it and it has not failed
     } else {
@@ -299,7 +304,7 @@ void DownstreamSession::connectUpstream() {
       // server (HAProxy's habit: the session lives there) when the queue has
       // room; anyone else tries the other servers first.
       if (sticky && waitForSlot()) return;
-      tried_[static_cast<size_t>(s)] = 3;
+      tried_[static_cast<size_t>(s)] = kFull;
       saw_full = true;
       continue;
     }
@@ -323,7 +328,7 @@ void DownstreamSession::connectUpstream() {
     auto si = static_cast<size_t>(s);
     slot_ = s;
     leaveQueue();
-    tried_[si] = 1;
+    tried_[si] = kTried;
     if (attempts_++ > 0) record_.retries++;
     server_ = s;
     record_.server = pool.servers[si].name;

@@ -96,6 +96,9 @@ private:
   void respondUnavailable();  // 503 + Retry-After: every server is down or ejected
   void reportServerFailure(); // passive health: server_ failed this exchange
   bool retryBudgetAllows() const noexcept;
+  // The keep-alive race: a reused connection the server had already closed
+  // (closed or write error before any response byte).
+  bool lostReusedConnection(UpstreamFailure failure) const noexcept;
   bool waitForSlot();         // queue for a max_connections slot (false: no room)
   void leaveQueue() noexcept; // no longer waiting (got a slot, timed out, closed)
   void releaseSlot() noexcept;
@@ -181,7 +184,7 @@ private:
   int route_ = -1;
   size_t pool_ = 0;
   int server_ = -1;
-  std::vector<uint8_t> tried_; // servers of the pool already tried for this request
+  std::vector<uint8_t> tried_; // per server of the pool: a ServerMark (health_board.h)
   http::Framing request_framing_ = http::Framing::kNone;
   http::Framing response_framing_ = http::Framing::kNone;
   bool request_head_sent_ = false;

@@ -124,8 +124,7 @@ void DownstreamSession::onUpstreamFailed(UpstreamFailure failure) noexcept {
   last_failure_ = failure;
   // A reused keep-alive connection the server had already closed says
   // nothing about the server; anything else counts against it.
-  bool stale = upstream_reused_ &&
-               (failure == UpstreamFailure::kClosedEarly || failure == UpstreamFailure::kWrite);
+  bool stale = lostReusedConnection(failure);
   if (!stale && !response_started_) reportServerFailure();
   if (response_started_) {
     abort({failure == UpstreamFailure::kTimeout ? 's' : 'S', 'D'});
@@ -137,7 +136,7 @@ void DownstreamSession::onUpstreamFailed(UpstreamFailure failure) noexcept {
     if (reused && server_ >= 0) {
       // A reused connection the server had closed: try the same server again,
       // on a fresh connection this time.
-      tried_[static_cast<size_t>(server_)] = 0;
+      tried_[static_cast<size_t>(server_)] = kEligible;
       force_fresh_ = true;
     }
     request_head_sent_ = false;
