@@ -1,9 +1,13 @@
 // The four PoolBalancer algorithms. Servers with weight 0 are never picked;
-// `excluded` and `active` may be shorter than the server list (missing entries
-// mean "eligible" and "0 active").
+// `excluded`, `active` and `ramp` may be shorter than the server list (missing
+// entries mean "eligible", "0 active" and "full weight"). Weights are compared
+// in thousandths of a configured weight, so that a slow-start share scales
+// them without rounding a small weight to 0; scaling every weight by the same
+// factor picks exactly as the plain weights do.
 #include "routing/pool_balancer.h"
 #include "routing/balancer.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace routing {
@@ -23,21 +27,33 @@ bool isEligible(const PickInput& in, const std::vector<uint32_t>& weights, size_
 
 uint64_t activeOf(const PickInput& in, size_t i) { return i < in.active.size() ? in.active[i] : 0; }
 
-// active[a] / w[a] < active[b] / w[b], exactly: both products fit in 64 bits.
+// Server i's weight now, in thousandths: weight (<= 1e6) x ramp (<= 1000).
+uint64_t effectiveWeight(const PickInput& in, const std::vector<uint32_t>& w, size_t i) {
+  const uint64_t share =
+      i < in.ramp.size() ? std::clamp<uint16_t>(in.ramp[i], 1, kFullRamp) : kFullRamp;
+  return w[i] * share;
+}
+
+// active[a] / w[a] < active[b] / w[b], exactly: active < 2^32 and an effective
+// weight < 2^30, so both products fit in 64 bits.
 bool lessLoaded(const PickInput& in, const std::vector<uint32_t>& w, size_t a, size_t b) {
-  return activeOf(in, a) * w[b] < activeOf(in, b) * w[a];
+  return activeOf(in, a) * effectiveWeight(in, w, b) < activeOf(in, b) * effectiveWeight(in, w, a);
 }
 
 bool sameLoad(const PickInput& in, const std::vector<uint32_t>& w, size_t a, size_t b) {
-  return activeOf(in, a) * w[b] == activeOf(in, b) * w[a];
+  return activeOf(in, a) * effectiveWeight(in, w, b) == activeOf(in, b) * effectiveWeight(in, w, a);
+}
+
+// Smooth weighted round robin over the eligible servers, by effective weight.
+int roundRobin(SmoothWeightedRoundRobin& rr, const PickInput& in, const std::vector<uint32_t>& w) {
+  return rr.pick([&](size_t i) { return isEligible(in, w, i); },
+                 [&](size_t i) { return static_cast<int64_t>(effectiveWeight(in, w, i)); });
 }
 
 class RoundRobinBalancer final : public PoolBalancer {
 public:
   explicit RoundRobinBalancer(std::vector<uint32_t> w) : weights_(w), rr_(std::move(w)) {}
-  int pick(const PickInput& in) override {
-    return rr_.pick([&](size_t i) { return isEligible(in, weights_, i); });
-  }
+  int pick(const PickInput& in) override { return roundRobin(rr_, in, weights_); }
 
 private:
   std::vector<uint32_t> weights_;
@@ -56,9 +72,12 @@ public:
     }
     if (best < 0) return -1;
     // Round robin among the equally loaded, so equal load spreads by weight.
-    return rr_.pick([&](size_t i) {
-      return isEligible(in, weights_, i) && sameLoad(in, weights_, i, static_cast<size_t>(best));
-    });
+    return rr_.pick(
+        [&](size_t i) {
+          return isEligible(in, weights_, i) &&
+                 sameLoad(in, weights_, i, static_cast<size_t>(best));
+        },
+        [&](size_t i) { return static_cast<int64_t>(effectiveWeight(in, weights_, i)); });
   }
 
 private:
@@ -116,10 +135,10 @@ public:
   int pick(const PickInput& in) override {
     uint64_t total = 0;
     for (size_t i = 0; i < weights_.size(); ++i)
-      if (isEligible(in, weights_, i)) total += weights_[i];
+      if (isEligible(in, weights_, i)) total += effectiveWeight(in, weights_, i);
     if (total == 0) return -1;
     int first = sample(in, total, -1);
-    uint64_t rest = total - weights_[static_cast<size_t>(first)];
+    uint64_t rest = total - effectiveWeight(in, weights_, static_cast<size_t>(first));
     if (rest == 0) return first;
     int second = sample(in, rest, first);
     // On equal load keep the first draw, so equal load spreads exactly by weight.
@@ -136,8 +155,9 @@ private:
     for (size_t i = 0; i < weights_.size(); ++i) {
       if (static_cast<int>(i) == skip || !isEligible(in, weights_, i)) continue;
       last = static_cast<int>(i);
-      if (r < weights_[i]) break;
-      r -= weights_[i];
+      const uint64_t w = effectiveWeight(in, weights_, i);
+      if (r < w) break;
+      r -= w;
     }
     return last;
   }
@@ -152,7 +172,7 @@ public:
       : maglev_(servers), weights_(weightsOf(servers)), rr_(weights_) {}
   int pick(const PickInput& in) override {
     if (in.has_key) return maglev_.lookup(in.key, in.excluded);
-    return rr_.pick([&](size_t i) { return isEligible(in, weights_, i); });
+    return roundRobin(rr_, in, weights_);
   }
 
 private:

@@ -28,7 +28,14 @@ struct PickInput {
   std::span<const uint32_t> active;   // per server active requests (may be empty)
   bool has_key = false;               // kHash: a key was found in the request
   uint64_t key = 0;                   // kHash: stableHash() of the key
+  // Slow start: per server, the share of its weight it gets now, in
+  // thousandths (1..kFullRamp); empty or missing entries = full weight. Every
+  // algorithm honours it except the Maglev lookup of a keyed hash pick (the
+  // key's server stays its server; a ramp would move keys twice).
+  std::span<const uint16_t> ramp;
 };
+
+inline constexpr uint16_t kFullRamp = 1000;
 
 class PoolBalancer {
  public:

@@ -152,6 +152,7 @@ bool pool(const PoolSpec& spec, Pool* pool, Diagnostics& diags) {
   assignIf(spec.max_connections, &pool->max_connections);
   assignIf(spec.max_pending, &pool->max_pending);
   assignIf(spec.queue_timeout, &pool->queue_timeout_ms);
+  assignIf(spec.slow_start, &pool->slow_start_ms);
   return sticky(spec, &pool->sticky, diags);
 }
 

@@ -237,7 +237,7 @@ PoolSpec readPool(const Item& item, Diagnostics& diags) {
   spec.loc = item.second;
   MapView map(item.first, item.second,
               {"name", "balance", "hash_key", "sticky", "tls", "health_check", "outlier", "retries",
-               "max_connections", "max_pending", "queue_timeout", "servers"},
+               "max_connections", "max_pending", "queue_timeout", "slow_start", "servers"},
               diags);
   readString(map.require("name", diags), &spec.name, diags);
   readString(map.find("balance"), &spec.balance, diags);
@@ -250,6 +250,7 @@ PoolSpec readPool(const Item& item, Diagnostics& diags) {
   readSize(map.find("max_connections"), &spec.max_connections, diags);
   readSize(map.find("max_pending"), &spec.max_pending, diags);
   readDuration(map.find("queue_timeout"), &spec.queue_timeout, diags);
+  readDuration(map.find("slow_start"), &spec.slow_start, diags);
   if (const Entry* servers = map.require("servers", diags)) {
     for (const Item& server : listItems(*servers, diags)) {
       spec.servers.push_back(readServer(server, diags));

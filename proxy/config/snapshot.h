@@ -130,6 +130,9 @@ struct Pool {
   uint32_t max_connections = 0;
   uint32_t max_pending = 0;
   uint64_t queue_timeout_ms = 1000;
+  // A server back from down (checks) or ejected (outlier) ramps from 10% to
+  // all of its weight over this time; 0 = at once.
+  uint64_t slow_start_ms = 0;
 };
 
 struct SplitVariant {

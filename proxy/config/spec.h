@@ -177,6 +177,7 @@ struct PoolSpec {
   Value<uint64_t> max_connections;
   Value<uint64_t> max_pending;
   Value<uint64_t> queue_timeout; // milliseconds
+  Value<uint64_t> slow_start;    // milliseconds
   std::vector<ServerSpec> servers;
 };
 

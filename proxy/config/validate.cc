@@ -161,6 +161,22 @@ void validateRetries(const RetriesSpec& retries, Diagnostics& diags) {
   }
 }
 
+// slow_start ramps a server that comes back; only checks and ejection take
+// one out, and a keyed hash pick does not ramp (the key keeps its server).
+void validateSlowStart(const PoolSpec& pool, Diagnostics& diags) {
+  const Value<uint64_t>& slow = pool.slow_start;
+  checkRange(slow, {0, kMaxTimeoutMs}, "ms", diags);
+  if (!slow.set || slow.value == 0) return;
+  if (!pool.health_check.present && !pool.outlier.present) {
+    diags.warning(slow.loc, "slow_start has no effect without health_check or outlier: only a "
+                            "server that was down or ejected comes back and ramps up");
+  }
+  if (pool.balance.set && pool.balance.value == "hash") {
+    diags.warning(slow.loc, "with balance: hash, slow_start applies only to requests without "
+                            "the hash_key; a keyed request goes to its server at once");
+  }
+}
+
 void validatePool(const PoolSpec& pool, Diagnostics& diags) {
   validateBalancing(pool, diags);
   validatePoolTls(pool.tls, diags);
@@ -170,6 +186,7 @@ void validatePool(const PoolSpec& pool, Diagnostics& diags) {
   checkRange(pool.max_connections, {0, 1000000}, "", diags);
   checkRange(pool.max_pending, {0, 1000000}, "", diags);
   checkRange(pool.queue_timeout, {1, kMaxTimeoutMs}, "ms", diags);
+  validateSlowStart(pool, diags);
   if (pool.max_pending.set && pool.max_pending.value > 0 &&
       !(pool.max_connections.set && pool.max_connections.value > 0)) {
     diags.error(pool.max_pending.loc, "max_pending queues requests for servers that are full: "

@@ -182,11 +182,14 @@ private:
     uv::disarm(deadline_);
     tcp_.close();
     tls_.reset();
-    if (!board_->recordCheck(pool_index_, server_index_, ok)) return;
+    if (!board_->recordCheck(pool_index_, server_index_, ok, uv_now(loop_))) return;
     const config::HealthCheck& hc = pool_.health;
     if (ok) {
-      fprintf(stderr, "switchyard: health: pool=%s server=%s is up (%u good checks; %s)\n",
-              pool_.name.c_str(), server_.name.c_str(), hc.rise, detail.c_str());
+      std::string ramp;
+      if (pool_.slow_start_ms != 0)
+        ramp = "; slow start over " + std::to_string(pool_.slow_start_ms) + "ms";
+      fprintf(stderr, "switchyard: health: pool=%s server=%s is up (%u good checks; %s%s)\n",
+              pool_.name.c_str(), server_.name.c_str(), hc.rise, detail.c_str(), ramp.c_str());
     } else {
       fprintf(stderr,
               "switchyard: health: pool=%s server=%s is down (%u failed checks; last: %s)\n",

@@ -18,6 +18,7 @@ HealthBoard::HealthBoard(const config::Snapshot& snapshot)
     pools_[p].size = pool.servers.size();
     pools_[p].max_connections = pool.max_connections;
     pools_[p].max_pending = pool.max_pending;
+    pools_[p].slow_start_ms = pool.slow_start_ms;
     pools_[p].servers = std::make_unique<Server[]>(pool.servers.size());
   }
 }
@@ -41,6 +42,31 @@ size_t HealthBoard::exclude(size_t pool, uint64_t now_ms, std::span<uint8_t> exc
 bool HealthBoard::available(size_t pool, size_t server, uint64_t now_ms) const {
   const Server& s = pools_[pool].servers[server];
   return s.check_up.load(kRelaxed) && s.ejected_until.load(kRelaxed) <= now_ms;
+}
+
+bool HealthBoard::ramp(size_t pool, uint64_t now_ms, std::span<uint16_t> ramp) const {
+  constexpr uint64_t kFloor = 100, kFull = 1000; // thousandths of the weight
+  const Pool& p = pools_[pool];
+  if (p.slow_start_ms == 0 || p.ramp_horizon.load(kRelaxed) <= now_ms) return false;
+  bool ramping = false;
+  for (size_t i = 0; i < p.size && i < ramp.size(); ++i) {
+    const Server& s = p.servers[i];
+    // Back since the later of: checks marked it up, its ejection ended.
+    uint64_t back = std::max(s.up_at.load(kRelaxed), s.ejected_until.load(kRelaxed));
+    uint64_t share = kFull;
+    if (back != 0 && back <= now_ms && now_ms - back < p.slow_start_ms) {
+      share = kFloor + (kFull - kFloor) * (now_ms - back) / p.slow_start_ms;
+      ramping = true;
+    }
+    ramp[i] = static_cast<uint16_t>(share);
+  }
+  return ramping;
+}
+
+void HealthBoard::raise(std::atomic<uint64_t>& horizon, uint64_t to) noexcept {
+  uint64_t now = horizon.load(kRelaxed);
+  while (now < to && !horizon.compare_exchange_weak(now, to, kRelaxed)) {
+  }
 }
 
 void HealthBoard::reportSuccess(size_t pool, size_t server) noexcept {
@@ -72,10 +98,11 @@ bool HealthBoard::reportFailure(size_t pool, size_t server, uint64_t now_ms) {
   uint64_t new_until = now_ms + p.outlier.eject_ms * times;
   s.ejected_until.store(new_until, kRelaxed);
   if (p.eject_horizon.load(kRelaxed) < new_until) p.eject_horizon.store(new_until, kRelaxed);
+  if (p.slow_start_ms != 0) raise(p.ramp_horizon, new_until + p.slow_start_ms);
   return true;
 }
 
-bool HealthBoard::recordCheck(size_t pool, size_t server, bool ok) {
+bool HealthBoard::recordCheck(size_t pool, size_t server, bool ok, uint64_t now_ms) {
   Pool& p = pools_[pool];
   Server& s = p.servers[server];
   bool up = s.check_up.load(kRelaxed);
@@ -85,10 +112,15 @@ bool HealthBoard::recordCheck(size_t pool, size_t server, bool ok) {
   }
   if (++s.streak < (up ? p.check.fall : p.check.rise)) return false;
   s.streak = 0;
-  s.check_up.store(!up, kRelaxed);
   if (up) {
+    s.check_up.store(false, kRelaxed);
     p.checks_down.fetch_add(1, kRelaxed);
   } else {
+    // The ramp starts before the server counts as up (relaxed: a worker
+    // may see the two a moment apart, at worst one pick at full weight).
+    s.up_at.store(now_ms, kRelaxed);
+    if (p.slow_start_ms != 0) raise(p.ramp_horizon, now_ms + p.slow_start_ms);
+    s.check_up.store(true, kRelaxed);
     p.checks_down.fetch_sub(1, kRelaxed);
   }
   return true;

@@ -9,6 +9,9 @@
 //     workers, eject the server for `eject_for` (longer each time it is
 //     ejected again, at most 10x), never more than `max_ejected_percent` of
 //     the pool at once.
+// A server back from either (pool `slow_start:`) gets a growing share of its
+// weight, from 10% to all of it over `slow_start`, so a cold app server is not
+// handed a full share at once.
 // Everything on the request path is a relaxed atomic load (no lock); the
 // ejection decision itself, rare, takes a per-pool mutex so two workers cannot
 // eject past the cap together. No libuv: the clock is passed in (ms, any
@@ -53,9 +56,16 @@ public:
   // this report ejected the server (the caller logs it).
   bool reportFailure(size_t pool, size_t server, uint64_t now_ms);
 
+  // Slow start: fills `ramp` (one entry per server of `pool`) with each
+  // server's share of its weight at `now_ms`, in thousandths (100..1000), and
+  // returns true; returns false without touching `ramp` when no server of the
+  // pool is ramping (the common case, one relaxed load).
+  bool ramp(size_t pool, uint64_t now_ms, std::span<uint16_t> ramp) const;
+
   // ---- active (the checker, one thread) ----
-  // Records one probe result; returns true when the server changed state.
-  bool recordCheck(size_t pool, size_t server, bool ok);
+  // Records one probe result at `now_ms`; returns true when the server
+  // changed state.
+  bool recordCheck(size_t pool, size_t server, bool ok, uint64_t now_ms);
   bool checkUp(size_t pool, size_t server) const;
 
   // ---- concurrency limits (pool max_connections / max_pending) ----
@@ -78,6 +88,7 @@ private:
     std::atomic<uint32_t> failures{0};      // consecutive, passive
     std::atomic<uint32_t> ejections{0};     // times ejected so far
     std::atomic<uint32_t> busy{0};          // exchanges holding a max_connections slot
+    std::atomic<uint64_t> up_at{0};         // ms; when checks last marked it up again (0 = never)
     uint32_t streak = 0;                    // checker only: probes in a row against the state
   };
   struct Pool {
@@ -87,11 +98,14 @@ private:
     size_t size = 0;
     uint32_t max_connections = 0; // per server; 0 = no limit
     uint32_t max_pending = 0;
+    uint64_t slow_start_ms = 0;             // 0 = off
+    std::atomic<uint64_t> ramp_horizon{0};  // ms; every server is at full weight from then on
     std::atomic<uint32_t> pending{0};       // requests waiting in the queue
     std::atomic<uint32_t> checks_down{0};   // servers down by active check
     std::atomic<uint64_t> eject_horizon{0}; // latest ejected_until in the pool
     std::mutex eject_mutex;
   };
+  static void raise(std::atomic<uint64_t>& horizon, uint64_t to) noexcept;
   std::unique_ptr<Pool[]> pools_;
   size_t pool_count_ = 0;
 };

@@ -297,7 +297,10 @@ void DownstreamSession::connectUpstream() {
     if (sticky) {
       s = sticky_server_; // a valid sticky cookie names it and it has not failed
     } else {
-      s = state.balancer->pick({tried_, state.active, has_hash_key_, hash_key_});
+      // Slow start: servers back from down or ejected get part of their weight.
+      std::span<const uint16_t> ramp;
+      if (worker_.health().ramp(pool_, worker_.nowMs(), state.ramp)) ramp = state.ramp;
+      s = state.balancer->pick({tried_, state.active, has_hash_key_, hash_key_, ramp});
     }
     if (s >= 0 && !worker_.health().acquire(pool_, static_cast<size_t>(s))) {
       // The server is at max_connections. A sticky user waits for its own

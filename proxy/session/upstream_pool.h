@@ -27,6 +27,7 @@ struct PoolState {
   std::unique_ptr<routing::PoolBalancer> balancer;
   std::vector<ServerState> servers;
   std::vector<uint32_t> active; // per server: connections serving an exchange
+  std::vector<uint16_t> ramp;   // slow start scratch: per server weight share (pools with it only)
   uint32_t in_flight = 0;       // exchanges of this worker dispatched to the pool, not yet ended
   uint32_t retrying = 0;        // of those, the ones that were retried (the retry budget's count)
   // Sessions of this worker waiting for a max_connections slot, oldest first.

@@ -178,3 +178,31 @@ TEST_CASE("outlier: 5xx answers count; max_ejected_percent keeps the last server
   CHECK(((a.traffic() == a0 && b.traffic() == b0 + 10) ||
          (b.traffic() == b0 && a.traffic() == a0 + 10)));
 }
+
+TEST_CASE("slow start: a server back from down gets a small share first, not half the traffic") {
+  Switchable a("a"), b("b");
+  ProxyProcess proxy;
+  // A ramp far longer than the test: a stays near 10% of its weight.
+  startOrFail(proxy, twoServers(a, b,
+                                "health_check: {path: /healthz, interval: 100ms, timeout: 100ms, "
+                                "rise: 1, fall: 1}, slow_start: 10m"));
+  REQUIRE(a.up.waitForRequests(1, milliseconds(3000)));
+  for (int i = 0; i < 20; ++i)
+    CHECK(httpGet(proxy.port(), "/before").status() == 200);
+  CHECK(a.traffic() == 10); // at start nobody ramps: round robin halves
+  a.mode = Switchable::k500;
+  REQUIRE(proxy.waitForStderr("pool=app server=a is down", milliseconds(5000)));
+  a.mode = Switchable::kOk;
+  REQUIRE(proxy.waitForStderr("pool=app server=a is up (1 good checks; status 200; slow start "
+                              "over 600000ms)",
+                              milliseconds(5000)));
+  size_t a0 = a.traffic(), b0 = b.traffic();
+  const int n = 200;
+  for (int i = 0; i < n; ++i)
+    CHECK(httpGet(proxy.port(), "/after").status() == 200);
+  size_t to_a = a.traffic() - a0;
+  INFO("a got " << to_a << " of " << n << ", b " << b.traffic() - b0);
+  // Weights 0.1 : 1 -> a gets about 1/11 (18 of 200); half would be 100.
+  CHECK(to_a >= 10);
+  CHECK(to_a <= 30);
+}

@@ -163,5 +163,36 @@ TEST_CASE("retries: mistakes are reported at their keys") {
   CHECK(hasErrorAt(r, "pools[0].max_pending", 9, 18, "it needs max_connections"));
 }
 
+TEST_CASE("slow_start: off by default, a duration, warned about where it cannot apply") {
+  LoadResult off = load(withPoolKeys(""));
+  REQUIRE(off.ok());
+  CHECK(off.snapshot->pools[0].slow_start_ms == 0);
+
+  LoadResult on = load(withPoolKeys("    health_check: {}\n    slow_start: 30s\n"));
+  INFO(allErrors(on));
+  REQUIRE(on.ok());
+  CHECK(on.snapshot->pools[0].slow_start_ms == 30000);
+  CHECK(on.warnings.empty());
+
+  // Nothing takes a server out, so nothing ever comes back to ramp.
+  LoadResult useless = load(withPoolKeys("    slow_start: 10s\n"));
+  REQUIRE(useless.ok());
+  REQUIRE(useless.warnings.size() == 1);
+  CHECK(useless.warnings[0].find("test.yaml:5:17: pools[0].slow_start: slow_start has no effect "
+                                 "without health_check or outlier") == 0);
+
+  LoadResult hash = load(withPoolKeys("    balance: hash\n    hash_key: client_ip\n"
+                                      "    outlier: {}\n    slow_start: 10s\n"));
+  REQUIRE(hash.ok());
+  REQUIRE(hash.warnings.size() == 1);
+  CHECK(hash.warnings[0].find("only to requests without the hash_key") != std::string::npos);
+
+  LoadResult bad = load(withPoolKeys("    outlier: {}\n    slow_start: 30\n"));
+  CHECK_FALSE(bad.ok());
+  CHECK(hasErrorAt(bad, "pools[0].slow_start", 6, 17, "a duration needs a unit"));
+  LoadResult long_ramp = load(withPoolKeys("    outlier: {}\n    slow_start: 2000m\n"));
+  CHECK(hasErrorAt(long_ramp, "pools[0].slow_start", 6, 17, "must be between 0 ms and"));
+}
+
 } // namespace
 } // namespace proxy::config
