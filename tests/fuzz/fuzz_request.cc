@@ -462,12 +462,21 @@ std::string run(const std::vector<std::string_view>& reads) {
     if (o.state != Parser::State::kOk) break;
   }
   switch (o.state) {
-  case Parser::State::kError:
+  case Parser::State::kError: {
     // The status, not the reason: llhttp or our own check may see a bad
-    // byte first depending on where a read ends.
+    // byte first depending on where a read ends. For the same reason a head
+    // that is both over a size limit and malformed may get 414/431 or 400:
+    // llhttp checks each byte before it hands over the span holding it, and a
+    // read that ends mid-span hands over the part before the end, so the size
+    // check can run before or after the byte check. Either way the head is
+    // refused before anything is forwarded; the transcript says "refused".
+    int status = proxy::statusFor(sink.parser().errorKind());
     sink.transcript.append("|error ");
-    sink.transcript.append(std::to_string(proxy::statusFor(sink.parser().errorKind())));
+    sink.transcript.append(status == 400 || status == 414 || status == 431
+                               ? std::string("head refused")
+                               : std::to_string(status));
     break;
+  }
   case Parser::State::kUpgrade: sink.transcript.append("|upgrade|"); break;
   default: break;
   }
