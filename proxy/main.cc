@@ -14,7 +14,7 @@ constexpr const char* kUsage =
     "       switchyard --version       print the version\n"
     "       switchyard --help          this text\n"
     "signals: SIGTERM drains (finish in-flight requests, exit by timeouts.drain); SIGINT exits "
-    "now\n";
+    "now;\n         SIGHUP reloads the config file (a config with errors changes nothing)\n";
 
 int usageError(const char* what) {
   fprintf(stderr, "switchyard: %s\n%s", what, kUsage);
@@ -60,5 +60,5 @@ int main(int argc, char** argv) {
     printf("switchyard: %s: configuration is valid\n", config_path.c_str());
     return 0;
   }
-  return proxy::runProxy(std::move(loaded.snapshot));
+  return proxy::runProxy(std::move(loaded.snapshot), config_path);
 }

@@ -23,6 +23,44 @@ HealthBoard::HealthBoard(const config::Snapshot& snapshot)
   }
 }
 
+void HealthBoard::inherit(const HealthBoard& old, const config::Snapshot& old_snapshot,
+                          const config::Snapshot& snapshot) {
+  for (size_t p = 0; p < pool_count_ && p < snapshot.pools.size(); ++p) {
+    const config::Pool& pool = snapshot.pools[p];
+    size_t op = 0;
+    while (op < old_snapshot.pools.size() && old_snapshot.pools[op].name != pool.name)
+      ++op;
+    if (op == old_snapshot.pools.size() || op >= old.pool_count_) continue;
+    const config::Pool& old_pool = old_snapshot.pools[op];
+    Pool& to = pools_[p];
+    const Pool& from = old.pools_[op];
+    for (size_t s = 0; s < to.size; ++s) {
+      const config::Server& server = pool.servers[s];
+      for (size_t os = 0; os < from.size && os < old_pool.servers.size(); ++os) {
+        const config::Server& was = old_pool.servers[os];
+        if (was.name != server.name || was.address.text != server.address.text) continue;
+        const Server& a = from.servers[os];
+        Server& b = to.servers[s];
+        if (to.check.enabled && !a.check_up.load(kRelaxed)) {
+          b.check_up.store(false, kRelaxed);
+          to.checks_down.fetch_add(1, kRelaxed);
+        }
+        b.up_at.store(a.up_at.load(kRelaxed), kRelaxed);
+        if (to.outlier.enabled) {
+          uint64_t until = a.ejected_until.load(kRelaxed);
+          b.ejected_until.store(until, kRelaxed);
+          b.ejections.store(a.ejections.load(kRelaxed), kRelaxed);
+          b.failures.store(a.failures.load(kRelaxed), kRelaxed);
+          raise(to.eject_horizon, until);
+        }
+        uint64_t back = std::max(b.up_at.load(kRelaxed), b.ejected_until.load(kRelaxed));
+        if (to.slow_start_ms != 0 && back != 0) raise(to.ramp_horizon, back + to.slow_start_ms);
+        break;
+      }
+    }
+  }
+}
+
 size_t HealthBoard::exclude(size_t pool, uint64_t now_ms, std::span<uint8_t> excluded) const {
   const Pool& p = pools_[pool];
   if (p.checks_down.load(kRelaxed) == 0 && p.eject_horizon.load(kRelaxed) <= now_ms)

@@ -43,6 +43,15 @@ class HealthBoard {
 public:
   explicit HealthBoard(const config::Snapshot& snapshot);
 
+  // Reload: takes over from `old` (the board of `old_snapshot`) the state of
+  // every server of `snapshot` (this board's) that kept its pool name, name
+  // and address: down by checks (when this pool still checks), ejected (when
+  // it still ejects) and slow-start ramps. Call before any worker uses this
+  // board. Connection-limit slots are not carried: exchanges still running on
+  // the old generation hold theirs there.
+  void inherit(const HealthBoard& old, const config::Snapshot& old_snapshot,
+               const config::Snapshot& snapshot);
+
   // Marks in `excluded` (one byte per server of `pool`, set to kDown) every
   // server that is down or ejected at `now_ms`; leaves other bytes alone.
   // Returns how many servers are available. Lock-free.

@@ -17,6 +17,8 @@ public:
   // Adopts `fd` and starts listening; returns a libuv error or 0.
   int start(int fd, int backlog);
   void close() noexcept { tcp_.close(); }
+  // Reload: the same socket serves listener `index` of the new generation.
+  void setIndex(size_t index) noexcept { index_ = index; }
 
 private:
   static void onConnection(uv_stream_t* server, int status);

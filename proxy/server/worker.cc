@@ -16,17 +16,22 @@ constexpr size_t kReadBufferSize = 64 * 1024;
 constexpr int kBacklog = 1024;
 } // namespace
 
-Worker::Worker(unsigned id, std::shared_ptr<const config::Snapshot> snapshot,
+WorkerGeneration::WorkerGeneration(std::shared_ptr<const Generation> shared, uint64_t seed)
+    : shared_(std::move(shared)) {
+  upstreams_.init(*shared_->snapshot, seed);
+}
+
+Worker::Worker(unsigned id, std::shared_ptr<const Generation> generation,
                std::vector<int> listen_fds, const WorkerShared& shared, uv_async_t* done)
-    : id_(id), snapshot_(std::move(snapshot)), listen_fds_(std::move(listen_fds)), log_(shared.log),
-      experiments_(shared.experiments), health_(shared.health), admission_(shared.admission),
-      done_(done), read_buffer_(new char[kReadBufferSize]) {
+    : id_(id), listen_fds_(std::move(listen_fds)), log_(shared.log), done_(done),
+      reloaded_(shared.reloaded), read_buffer_(new char[kReadBufferSize]) {
   uv_loop_init(&loop_);
   loop_.data = this;
   if (getrandom(&rng_state_, sizeof rng_state_, 0) != sizeof rng_state_) {
     rng_state_ = uv_hrtime() ^ (uint64_t{id} << 32);
   }
-  upstreams_.init(*snapshot_, nextRandom());
+  applied_.store(generation->number);
+  current_ = std::make_shared<WorkerGeneration>(std::move(generation), nextRandom());
 }
 
 // splitmix64: a fast, well-distributed generator; seeded from getrandom.
@@ -40,6 +45,11 @@ uint64_t Worker::nextRandom() noexcept {
 Worker::~Worker() {
   for (int fd : listen_fds_) {
     if (fd >= 0) ::close(fd);
+  }
+  for (ReloadPlan& plan : pending_reloads_) { // posted after the loop ended
+    for (int fd : plan.new_fds) {
+      if (fd >= 0) ::close(fd);
+    }
   }
 }
 
@@ -68,6 +78,14 @@ void Worker::stop() {
   wake();
 }
 
+void Worker::reload(ReloadPlan plan) {
+  {
+    std::lock_guard<std::mutex> lock(reload_mutex_);
+    pending_reloads_.push_back(std::move(plan));
+  }
+  wake();
+}
+
 // Not on the request path: the lock only orders a command from the main
 // thread against this worker closing its wake-up handle at exit.
 void Worker::wake() {
@@ -85,7 +103,7 @@ void Worker::run() {
     int rc = l->start(fd, kBacklog);
     if (rc != 0) {
       fprintf(stderr, "switchyard: worker %u: cannot listen on %s: %s\n", id_,
-              snapshot_->listeners[i].address.text.c_str(), uv_strerror(rc));
+              current_->snapshot().listeners[i].address.text.c_str(), uv_strerror(rc));
     }
     listeners_.push_back(std::move(l));
   }
@@ -128,13 +146,83 @@ void Worker::onAsync() {
   } else if (r == 1 && !draining_) {
     beginDrain();
   }
+  applyReload();
+}
+
+// Between loop phases, so no callback of this worker is running: the new
+// generation becomes current, listeners are matched (kept, opened, closed),
+// the old generation's idle upstream connections are closed, and idle client
+// connections of a listener that is gone are closed.
+void Worker::applyReload() {
+  std::vector<ReloadPlan> plans;
+  {
+    std::lock_guard<std::mutex> lock(reload_mutex_);
+    plans.swap(pending_reloads_);
+  }
+  for (ReloadPlan& plan : plans) {
+    const uint64_t number = plan.generation->number;
+    if (draining_) { // stopping anyway: nothing new is accepted
+      for (int fd : plan.new_fds) {
+        if (fd >= 0) ::close(fd);
+      }
+      applied_.store(number);
+      uv_async_send(reloaded_);
+      continue;
+    }
+    std::vector<std::unique_ptr<Listener>> old = std::move(listeners_);
+    listeners_.clear();
+    const config::Snapshot& snap = *plan.generation->snapshot;
+    for (size_t i = 0; i < snap.listeners.size(); ++i) {
+      const int from = i < plan.reuse.size() ? plan.reuse[i] : -1;
+      if (from >= 0 && static_cast<size_t>(from) < old.size() && old[from]) {
+        old[from]->setIndex(i);
+        listeners_.push_back(std::move(old[from]));
+        continue;
+      }
+      auto l = std::make_unique<Listener>(*this, i);
+      const int fd = i < plan.new_fds.size() ? std::exchange(plan.new_fds[i], -1) : -1;
+      int rc = fd >= 0 ? l->start(fd, kBacklog) : UV_EBADF;
+      if (rc != 0) {
+        fprintf(stderr, "switchyard: worker %u: cannot listen on %s: %s\n", id_,
+                snap.listeners[i].address.text.c_str(), uv_strerror(rc));
+      }
+      listeners_.push_back(std::move(l));
+    }
+    for (auto& l : old) {
+      if (l) l->close(); // a listener the new config no longer has
+    }
+    for (int fd : plan.new_fds) {
+      if (fd >= 0) ::close(fd);
+    }
+    std::shared_ptr<WorkerGeneration> previous = std::exchange(
+        current_, std::make_shared<WorkerGeneration>(std::move(plan.generation), nextRandom()));
+    previous->retire();
+    retired_.push_back(previous);
+    std::vector<DownstreamSession*> live(sessions_.begin(), sessions_.end());
+    for (DownstreamSession* s : live)
+      s->generationChanged();
+    applied_.store(number);
+    uv_async_send(reloaded_);
+  }
+}
+
+template <class Fn> void Worker::forEachGeneration(Fn&& fn) {
+  fn(*current_);
+  size_t kept = 0;
+  for (size_t i = 0; i < retired_.size(); ++i) {
+    std::shared_ptr<WorkerGeneration> g = retired_[i].lock();
+    if (!g) continue;
+    fn(*g);
+    retired_[kept++] = retired_[i];
+  }
+  retired_.resize(kept);
 }
 
 void Worker::beginDrain() {
   draining_ = true;
   for (auto& l : listeners_)
     l->close();
-  upstreams_.closeIdle();
+  forEachGeneration([](WorkerGeneration& g) { g.upstreams().closeIdle(); });
   std::vector<DownstreamSession*> live(sessions_.begin(), sessions_.end());
   for (DownstreamSession* s : live)
     s->drain();
@@ -148,13 +236,13 @@ void Worker::closeAll() {
   std::vector<DownstreamSession*> live(sessions_.begin(), sessions_.end());
   for (DownstreamSession* s : live)
     s->stopNow();
-  upstreams_.closeIdle();
+  forEachGeneration([](WorkerGeneration& g) { g.upstreams().closeIdle(); });
   maybeFinish();
 }
 
 void Worker::maybeFinish() {
   if (!draining_ || !sessions_.empty()) return;
-  upstreams_.closeIdle();
+  forEachGeneration([](WorkerGeneration& g) { g.upstreams().closeIdle(); });
   {
     std::lock_guard<std::mutex> lock(wake_mutex_);
     wake_.close();
@@ -163,21 +251,21 @@ void Worker::maybeFinish() {
   queue_timer_.close();
 }
 
-void Worker::addWaiter(size_t pool, DownstreamSession* session) {
-  std::vector<DownstreamSession*>& w = upstreams_.pool(pool).waiters;
+void Worker::addWaiter(WorkerGeneration& gen, size_t pool, DownstreamSession* session) {
+  std::vector<DownstreamSession*>& w = gen.upstreams().pool(pool).waiters;
   w.push_back(session);
   if (w.size() == 1) armQueue(kQueuePollMs); // cheap to arm again when other pools wait
 }
 
-void Worker::removeWaiter(size_t pool, DownstreamSession* session) {
-  std::vector<DownstreamSession*>& w = upstreams_.pool(pool).waiters;
+void Worker::removeWaiter(WorkerGeneration& gen, size_t pool, DownstreamSession* session) {
+  std::vector<DownstreamSession*>& w = gen.upstreams().pool(pool).waiters;
   auto it = std::find(w.begin(), w.end(), session);
   if (it == w.end()) return;
   w.erase(it);
 }
 
-void Worker::slotFreed(size_t pool) {
-  if (!upstreams_.pool(pool).waiters.empty()) armQueue(0);
+void Worker::slotFreed(WorkerGeneration& gen, size_t pool) {
+  if (!gen.upstreams().pool(pool).waiters.empty()) armQueue(0);
 }
 
 void Worker::armQueue(uint64_t ms) {
@@ -189,18 +277,24 @@ void Worker::armQueue(uint64_t ms) {
 // Each waiter tries again, oldest first; the ones that still find every
 // server full put themselves back (in the same order).
 void Worker::onQueueTimer() {
-  for (size_t p = 0; p < upstreams_.size(); ++p) {
-    std::vector<DownstreamSession*> ready;
-    ready.swap(upstreams_.pool(p).waiters);
-    for (DownstreamSession* s : ready)
-      s->retryQueued();
-  }
-  for (size_t p = 0; p < upstreams_.size(); ++p) {
-    if (!upstreams_.pool(p).waiters.empty()) {
-      armQueue(kQueuePollMs); // slots freed by other workers wake nobody here
-      return;
+  // Pinned for the pass: a waiter's retry may drop the last other reference.
+  std::vector<std::shared_ptr<WorkerGeneration>> gens{current_};
+  forEachGeneration([&](WorkerGeneration& g) {
+    if (&g != current_.get()) gens.push_back(g.shared_from_this());
+  });
+  bool waiting = false;
+  for (const auto& g : gens) {
+    UpstreamPools& pools = g->upstreams();
+    for (size_t p = 0; p < pools.size(); ++p) {
+      std::vector<DownstreamSession*> ready;
+      ready.swap(pools.pool(p).waiters);
+      for (DownstreamSession* s : ready)
+        s->retryQueued();
     }
+    for (size_t p = 0; p < pools.size(); ++p)
+      waiting = waiting || !pools.pool(p).waiters.empty();
   }
+  if (waiting) armQueue(kQueuePollMs); // slots freed by other workers wake nobody here
 }
 
 void Worker::adopt(DownstreamSession* session) { sessions_.insert(session); }

@@ -1,8 +1,8 @@
 // Worker: one thread, one uv_loop, its own listening sockets (SO_REUSEPORT),
 // its own sessions, upstream connection pools and balancer state. The config
-// snapshot is shared and immutable; everything mutable here belongs to this
-// worker's thread. Other threads talk to a worker only through drain() and
-// stop(), which post to it with uv_async_send.
+// generation is shared and immutable (or thread-safe); everything mutable
+// here belongs to this worker's thread. Other threads talk to a worker only
+// through drain(), stop() and reload(), which post to it with uv_async_send.
 #pragma once
 
 #include <uv.h>
@@ -16,6 +16,7 @@
 
 #include "proxy/config/snapshot.h"
 #include "proxy/health/health_board.h"
+#include "proxy/server/generation.h"
 #include "proxy/session/access_log.h"
 #include "proxy/session/experiments.h"
 #include "proxy/session/upstream_pool.h"
@@ -28,14 +29,53 @@ class Admission;
 class DownstreamSession;
 class Listener;
 
-// What every worker shares with the others: owned by the runtime, built
-// before the workers start and destroyed after they have joined. Each object
-// documents its own thread-safety.
+// What every worker shares with the others for the life of the process:
+// owned by the runtime, built before the workers start and destroyed after
+// they have joined.
 struct WorkerShared {
   AccessLogSink* log = nullptr;
-  Experiments* experiments = nullptr;
-  HealthBoard* health = nullptr;
-  Admission* admission = nullptr; // listener access lists and connection limits
+  uv_async_t* reloaded = nullptr; // signalled (any thread) when a worker applied a reload
+};
+
+// One generation as this worker sees it: the shared Generation plus this
+// worker's upstream state for its pools (balancers, idle connections, queue).
+// Pinned by sessions (per connection, moved on at the next request after a
+// reload) and by upstream connections (for life), so an exchange finishes
+// on the config it started with. Loop thread only.
+class WorkerGeneration : public std::enable_shared_from_this<WorkerGeneration> {
+public:
+  WorkerGeneration(std::shared_ptr<const Generation> shared, uint64_t seed);
+  WorkerGeneration(const WorkerGeneration&) = delete;
+  WorkerGeneration& operator=(const WorkerGeneration&) = delete;
+
+  uint64_t number() const { return shared_->number; }
+  const config::Snapshot& snapshot() const { return *shared_->snapshot; }
+  const std::shared_ptr<const config::Snapshot>& snapshotPtr() const { return shared_->snapshot; }
+  HealthBoard& health() const { return *shared_->health; }
+  Experiments& experiments() const { return *shared_->experiments; }
+  Admission& admission() const { return *shared_->admission; }
+  UpstreamPools& upstreams() { return upstreams_; }
+  // A newer generation is current: connections are closed after their
+  // exchange instead of kept idle.
+  bool retired() const { return retired_; }
+  void retire() {
+    retired_ = true;
+    upstreams_.closeIdle();
+  }
+
+private:
+  std::shared_ptr<const Generation> shared_;
+  UpstreamPools upstreams_;
+  bool retired_ = false;
+};
+
+// A reload as one worker applies it: the next generation, and for each of its
+// listeners either the index of the running listener that keeps serving it
+// (same address: its socket and accept queue are kept) or a new bound socket.
+struct ReloadPlan {
+  std::shared_ptr<const Generation> generation;
+  std::vector<int> reuse;   // per new listener: index of the old listener, or -1
+  std::vector<int> new_fds; // per new listener: a bound, listening fd (when reuse < 0), else -1
 };
 
 // Objects that close asynchronously and are deleted by the worker between
@@ -51,7 +91,7 @@ public:
   // listener i; the worker takes ownership. `done` is signalled (from this
   // worker's thread) when the loop has ended.
   // Everything in `shared` is shared by all workers and outlives them.
-  Worker(unsigned id, std::shared_ptr<const config::Snapshot> snapshot, std::vector<int> listen_fds,
+  Worker(unsigned id, std::shared_ptr<const Generation> generation, std::vector<int> listen_fds,
          const WorkerShared& shared, uv_async_t* done);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -65,19 +105,22 @@ public:
   void drain();
   // Thread-safe: close everything now and exit.
   void stop();
+  // Thread-safe: switch to the plan's generation (new connections and new
+  // requests use it; exchanges in flight finish on theirs). Signals
+  // WorkerShared::reloaded once applied. The plan's fds are the worker's.
+  void reload(ReloadPlan plan);
+  // Thread-safe: the newest generation this worker has applied.
+  uint64_t appliedGeneration() const { return applied_.load(); }
   // Thread-safe: the loop has ended (set just before `done` is signalled).
   bool finished() const { return finished_.load(); }
 
   // ---- loop-thread API, for sessions ----
   unsigned id() const { return id_; }
   uv_loop_t* loop() { return &loop_; }
-  const std::shared_ptr<const config::Snapshot>& snapshot() const { return snapshot_; }
+  // The current generation: new connections and new requests use it.
+  const std::shared_ptr<WorkerGeneration>& generation() const { return current_; }
   routing::MatchScratch& matchScratch() { return scratch_; }
-  UpstreamPools& upstreams() { return upstreams_; }
   AccessLogWriter& accessLog() { return log_; }
-  Experiments& experiments() { return *experiments_; }
-  HealthBoard& health() { return *health_; }
-  Admission& admission() { return *admission_; }
   // The loop's cached time in ms (uv_now), the clock HealthBoard is given.
   uint64_t nowMs() { return uv_now(&loop_); }
   // Per-worker generator for ids the proxy hands out (A/B assignment cookies).
@@ -92,9 +135,9 @@ public:
   // waiter is retried when a slot of its pool is freed on this worker, and
   // every kQueuePollMs while any waits (slots freed by other workers).
   static constexpr uint64_t kQueuePollMs = 5;
-  void addWaiter(size_t pool, DownstreamSession* session);
-  void removeWaiter(size_t pool, DownstreamSession* session);
-  void slotFreed(size_t pool);
+  void addWaiter(WorkerGeneration& gen, size_t pool, DownstreamSession* session);
+  void removeWaiter(WorkerGeneration& gen, size_t pool, DownstreamSession* session);
+  void slotFreed(WorkerGeneration& gen, size_t pool);
 
   void adopt(DownstreamSession* session);
   void forget(DownstreamSession* session); // session closed: stop tracking it
@@ -104,6 +147,10 @@ private:
   void run();
   void wake();
   void onAsync();
+  void applyReload();
+  // Calls fn(WorkerGeneration&) for the current generation and every retired
+  // one still pinned; forgets the retired ones nobody pins any more.
+  template <class Fn> void forEachGeneration(Fn&& fn);
   void beginDrain();
   void closeAll();
   void maybeFinish();
@@ -111,14 +158,16 @@ private:
   void onQueueTimer();
 
   unsigned id_;
-  std::shared_ptr<const config::Snapshot> snapshot_;
+  std::shared_ptr<WorkerGeneration> current_;
+  std::vector<std::weak_ptr<WorkerGeneration>> retired_; // may still have exchanges or waiters
   std::vector<int> listen_fds_;
   AccessLogWriter log_;
-  Experiments* experiments_;
-  HealthBoard* health_;
-  Admission* admission_;
   uint64_t rng_state_ = 0;
   uv_async_t* done_;
+  uv_async_t* reloaded_;
+  std::mutex reload_mutex_;
+  std::vector<ReloadPlan> pending_reloads_; // guarded by reload_mutex_
+  std::atomic<uint64_t> applied_{0};
   uv_loop_t loop_{};
   std::mutex wake_mutex_;
   uv::Async wake_;
@@ -127,7 +176,6 @@ private:
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_set<DownstreamSession*> sessions_;
   std::vector<Reapable*> graveyard_;
-  UpstreamPools upstreams_;
   routing::MatchScratch scratch_;
   std::unique_ptr<char[]> read_buffer_;
   std::atomic<bool> finished_{false};

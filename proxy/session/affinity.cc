@@ -66,7 +66,7 @@ void DownstreamSession::resolveAction(const http::MessageHead& head, std::string
 size_t DownstreamSession::resolveSplit(const http::MessageHead& head, std::string_view path,
                                        size_t index) {
   const config::Split& split = snapshot_->splits[index];
-  Experiments& experiments = worker_.experiments();
+  Experiments& experiments = gen_->experiments();
   const routing::SplitAssigner& assigner = experiments.assigner(index);
   split_ = index;
   std::string_view forced;
@@ -107,7 +107,7 @@ void DownstreamSession::readStickyCookie(const http::MessageHead& head, const co
   set_sticky_cookie_ = true; // unless a valid cookie names the server we end up using
   std::string_view value, id;
   if (!findRequestCookie(head, pool.sticky.cookie, &value)) return;
-  const routing::StickyCodec& codec = *worker_.upstreams().pool(pool_).sticky;
+  const routing::StickyCodec& codec = *gen_->upstreams().pool(pool_).sticky;
   routing::StickyCodec::Verdict verdict = codec.decode(value, nowSeconds(), &id);
   if (verdict != routing::StickyCodec::Verdict::kValid &&
       verdict != routing::StickyCodec::Verdict::kValidOldKey) {
@@ -127,7 +127,7 @@ void DownstreamSession::appendSetCookies(std::string* out) {
     out->append("Set-Cookie: ");
     out->append(st.cookie);
     out->push_back('=');
-    out->append(worker_.upstreams().pool(pool_).sticky->encode(
+    out->append(gen_->upstreams().pool(pool_).sticky->encode(
         pool.server_ids[static_cast<size_t>(server_)], nowSeconds()));
     out->append("; Path=/");
     if (st.ttl_seconds > 0) out->append("; Max-Age=" + std::to_string(st.ttl_seconds));
@@ -152,7 +152,7 @@ void DownstreamSession::appendSetCookies(std::string* out) {
 
 void DownstreamSession::countVariant() {
   if (variant_ < 0) return;
-  VariantCounters& c = worker_.experiments().counters(split_, static_cast<size_t>(variant_));
+  VariantCounters& c = gen_->experiments().counters(split_, static_cast<size_t>(variant_));
   if (record_.status >= 100 && record_.status < 600) {
     c.status[record_.status / 100 - 1].fetch_add(1, std::memory_order_relaxed);
     c.completed.fetch_add(1, std::memory_order_relaxed);

@@ -30,8 +30,34 @@ bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) {
 
 } // namespace
 
+// A reload since this connection's last request: the connection moves to
+// the new generation when its listener is still there (same name, address
+// and kind); otherwise it stays on its own and closes after this exchange.
+void DownstreamSession::followGeneration() noexcept {
+  const std::shared_ptr<WorkerGeneration>& now = worker_.generation();
+  if (gen_ == now || listener_gone_) return;
+  const config::Listener& mine = gen_->snapshot().listeners[listener_];
+  const std::vector<config::Listener>& next = now->snapshot().listeners;
+  for (size_t i = 0; i < next.size(); ++i) {
+    if (next[i].name == mine.name && next[i].address.text == mine.address.text &&
+        (next[i].tls != nullptr) == (tls_ != nullptr)) {
+      gen_ = now;
+      listener_ = i;
+      return;
+    }
+  }
+  listener_gone_ = true;
+}
+
+void DownstreamSession::generationChanged() noexcept {
+  if (closing() || phase_ != Phase::kIdle || !pending_.empty()) return;
+  followGeneration();
+  if (listener_gone_) close(); // idle on a listener the new config removed
+}
+
 bool DownstreamSession::prepareRequest(http::MessageHead& head) {
-  snapshot_ = worker_.snapshot();
+  followGeneration();
+  snapshot_ = gen_->snapshotPtr();
   record_.method = llhttp_method_name(static_cast<llhttp_method_t>(head.method));
   record_.uri = head.target();
   record_.version_major = head.version_major;
@@ -39,7 +65,7 @@ bool DownstreamSession::prepareRequest(http::MessageHead& head) {
   record_.listener = snapshot_->listeners[listener_].name;
   head_request_ = head.method == HTTP_HEAD;
   upgrade_request_ = head.upgrade;
-  close_after_ = !head.keep_alive;
+  close_after_ = !head.keep_alive || listener_gone_;
   if (head.method == HTTP_CONNECT) {
     parser_.fail(ErrorKind::kBadRequest, "CONNECT is not supported by this reverse proxy");
     return false;
@@ -170,11 +196,11 @@ void DownstreamSession::dispatch() {
   attempts_ = 0;
   // Servers that are down (active checks) or ejected (outliers) are never
   // picked; when that leaves none, answer at once rather than hang or queue.
-  if (worker_.health().exclude(pool_, worker_.nowMs(), tried_) == 0) {
+  if (gen_->health().exclude(pool_, worker_.nowMs(), tried_) == 0) {
     respondUnavailable();
     return;
   }
-  worker_.upstreams().pool(pool_).in_flight++;
+  gen_->upstreams().pool(pool_).in_flight++;
   in_pool_count_ = true;
   connectUpstream();
 }
@@ -197,19 +223,19 @@ void DownstreamSession::respondUnavailable() {
 bool DownstreamSession::waitForSlot() {
   const config::Pool& pool = snapshot_->pools[pool_];
   if (!queued_) {
-    if (pool.max_pending == 0 || !worker_.health().enqueue(pool_)) return false;
+    if (pool.max_pending == 0 || !gen_->health().enqueue(pool_)) return false;
     queued_ = true;
     armClientTimer(pool.queue_timeout_ms);
   }
-  worker_.addWaiter(pool_, this);
+  worker_.addWaiter(*gen_, pool_, this);
   return true;
 }
 
 void DownstreamSession::leaveQueue() noexcept {
   if (!queued_) return;
   queued_ = false;
-  worker_.health().dequeue(pool_);
-  worker_.removeWaiter(pool_, this);
+  gen_->health().dequeue(pool_);
+  worker_.removeWaiter(*gen_, pool_, this);
   uv::disarm(timer_);
 }
 
@@ -223,8 +249,8 @@ void DownstreamSession::retryQueued() noexcept {
 
 void DownstreamSession::releaseSlot() noexcept {
   if (slot_ < 0) return;
-  worker_.health().release(pool_, static_cast<size_t>(std::exchange(slot_, -1)));
-  worker_.slotFreed(pool_);
+  gen_->health().release(pool_, static_cast<size_t>(std::exchange(slot_, -1)));
+  worker_.slotFreed(*gen_, pool_);
 }
 
 bool DownstreamSession::lostReusedConnection(UpstreamFailure failure) const noexcept {
@@ -265,13 +291,13 @@ bool DownstreamSession::retryBudgetAllows() const noexcept {
   const config::Retries& policy = snapshot_->pools[pool_].retries;
   if (retries_used_ >= policy.attempts) return false;
   if (retries_used_ > 0) return true; // this request already holds a budget slot
-  const PoolState& state = worker_.upstreams().pool(pool_);
+  const PoolState& state = gen_->upstreams().pool(pool_);
   uint64_t budget = static_cast<uint64_t>(state.in_flight) * policy.budget_percent / 100;
   return state.retrying < std::max<uint64_t>(kMinRetryConcurrency, budget);
 }
 
 void DownstreamSession::countRetry() noexcept {
-  if (retries_used_++ == 0) worker_.upstreams().pool(pool_).retrying++;
+  if (retries_used_++ == 0) gen_->upstreams().pool(pool_).retrying++;
 }
 
 void DownstreamSession::leavePool() noexcept {
@@ -279,7 +305,7 @@ void DownstreamSession::leavePool() noexcept {
   releaseSlot();
   if (!in_pool_count_) return;
   in_pool_count_ = false;
-  PoolState& state = worker_.upstreams().pool(pool_);
+  PoolState& state = gen_->upstreams().pool(pool_);
   state.in_flight--;
   if (retries_used_ > 0) state.retrying--;
 }
@@ -289,7 +315,7 @@ void DownstreamSession::connectUpstream() {
   updateReading();
   releaseSlot(); // a retry: the slot of the server that failed is free again
   const config::Pool& pool = snapshot_->pools[pool_];
-  PoolState& state = worker_.upstreams().pool(pool_);
+  PoolState& state = gen_->upstreams().pool(pool_);
   bool saw_full = false;
   while (upstream_ == nullptr) {
     int s = -1;
@@ -299,10 +325,10 @@ void DownstreamSession::connectUpstream() {
     } else {
       // Slow start: servers back from down or ejected get part of their weight.
       std::span<const uint16_t> ramp;
-      if (worker_.health().ramp(pool_, worker_.nowMs(), state.ramp)) ramp = state.ramp;
+      if (gen_->health().ramp(pool_, worker_.nowMs(), state.ramp)) ramp = state.ramp;
       s = state.balancer->pick({tried_, state.active, has_hash_key_, hash_key_, ramp});
     }
-    if (s >= 0 && !worker_.health().acquire(pool_, static_cast<size_t>(s))) {
+    if (s >= 0 && !gen_->health().acquire(pool_, static_cast<size_t>(s))) {
       // The server is at max_connections. A sticky user waits for its own
       // server (HAProxy's habit: the session lives there) when the queue has
       // room; anyone else tries the other servers first.
@@ -337,7 +363,7 @@ void DownstreamSession::connectUpstream() {
     record_.server = pool.servers[si].name;
     record_.upstream = pool.servers[si].address.text;
     if (!force_fresh_) {
-      upstream_ = UpstreamConnection::takeIdle(worker_, pool_, si, this);
+      upstream_ = UpstreamConnection::takeIdle(worker_, gen_, pool_, si, this);
       if (upstream_ != nullptr) {
         upstream_reused_ = true;
         sendRequestHead();
@@ -345,7 +371,7 @@ void DownstreamSession::connectUpstream() {
       }
     }
     upstream_reused_ = false;
-    upstream_ = UpstreamConnection::connect(worker_, pool_, si, this);
+    upstream_ = UpstreamConnection::connect(worker_, gen_, pool_, si, this);
     if (upstream_ == nullptr) last_failure_ = UpstreamFailure::kConnect;
   }
   // Connecting: onUpstreamReady or onUpstreamFailed follows.

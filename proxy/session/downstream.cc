@@ -39,9 +39,9 @@ void formatPeer(const sockaddr_storage& ss, char* ip, size_t ip_len, char* both,
 } // namespace
 
 DownstreamSession::DownstreamSession(Worker& worker, size_t listener)
-    : worker_(worker), listener_(listener),
+    : worker_(worker), gen_(worker.generation()), admitted_by_(gen_), listener_(listener),
       cid_(g_next_cid.fetch_add(1, std::memory_order_relaxed)),
-      parser_(http::Parser::Type::kRequest, this, headLimits(worker.snapshot()->limits)) {}
+      parser_(http::Parser::Type::kRequest, this, headLimits(gen_->snapshot().limits)) {}
 
 DownstreamSession::~DownstreamSession() = default;
 
@@ -69,9 +69,9 @@ bool DownstreamSession::start(uv_stream_t* server) {
     client_addr_known_ = true;
   }
   // Denied or over a limit: closed before any byte is read, no response.
-  if (!worker_.admission().admit(listener_, clientAddress(), &admission_)) return false;
+  if (!admitted_by_->admission().admit(listener_, clientAddress(), &admission_)) return false;
   formatPeer(peer, client_ip_, sizeof client_ip_, client_, sizeof client_);
-  const config::Listener& listener = worker_.snapshot()->listeners[listener_];
+  const config::Listener& listener = gen_->snapshot().listeners[listener_];
   if (listener.tls) {
     tls_ = tls::Engine::server(*listener.tls);
     if (!tls_) return false;
@@ -79,7 +79,7 @@ bool DownstreamSession::start(uv_stream_t* server) {
   record_ = ExchangeRecord{};
   record_.cid = cid_;
   // A new connection must send its first request within client_header.
-  armClientTimer(worker_.snapshot()->timeouts.client_header);
+  armClientTimer(gen_->snapshot().timeouts.client_header);
   updateReading();
   return true;
 }
@@ -183,7 +183,7 @@ int DownstreamSession::onMessageBegin() noexcept {
   if (phase_ == Phase::kIdle) {
     phase_ = Phase::kHead;
     record_.start_ns = uv_hrtime();
-    armClientTimer(worker_.snapshot()->timeouts.client_header);
+    armClientTimer(gen_->snapshot().timeouts.client_header);
   }
   return http::Parser::kProceed;
 }
@@ -283,7 +283,7 @@ void DownstreamSession::updateReading() noexcept {
     // The request body: at most client_body between two reads (re-armed per
     // read in feed()); not while we hold the client back for the upstream.
     if (want) {
-      uint64_t ms = worker_.snapshot()->timeouts.client_body;
+      uint64_t ms = gen_->snapshot().timeouts.client_body;
       if (timer_) uv_timer_start(timer_.get(), &onTimer, ms, ms);
     } else {
       uv::disarm(timer_);

@@ -46,6 +46,9 @@ public:
   void stopNow() noexcept; // drain deadline or SIGINT: log what is cut off ('D'), close
   // Called by the worker: a slot may have been freed; try the servers again.
   void retryQueued() noexcept;
+  // Called by the worker after a reload: an idle connection whose listener
+  // is gone is closed; others follow at their next request.
+  void generationChanged() noexcept;
   void close() noexcept;
   bool closing() const noexcept { return phase_ == Phase::kClosed; }
 
@@ -91,6 +94,7 @@ private:
   void handleOutcome(http::Parser::Outcome o, const char* data, size_t length, bool from_pending);
   void handleClientEof();
   bool prepareRequest(http::MessageHead& head);
+  void followGeneration() noexcept;
   void dispatch();
   void connectUpstream();
   void respondUnavailable();  // 503 + Retry-After: every server is down or ejected
@@ -146,7 +150,13 @@ private:
   bool retryable(UpstreamFailure failure) const noexcept;
 
   Worker& worker_;
-  size_t listener_;
+  // The generation this connection uses (pinned at accept, moved to the
+  // current one at each request when its listener is still there) and the one
+  // it was admitted by (its Admission slot lives there).
+  std::shared_ptr<WorkerGeneration> gen_;
+  std::shared_ptr<WorkerGeneration> admitted_by_;
+  size_t listener_; // index in gen_'s snapshot
+  bool listener_gone_ = false; // a reload removed it: close after the exchange
   uint64_t cid_;
   uv::Tcp tcp_;
   uv::Timer timer_;

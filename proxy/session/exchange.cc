@@ -44,7 +44,7 @@ int DownstreamSession::onUpstreamHead(http::MessageHead& head) noexcept {
       return http::Parser::kFail;
     }
   } else {
-    worker_.health().reportSuccess(pool_, static_cast<size_t>(server_));
+    gen_->health().reportSuccess(pool_, static_cast<size_t>(server_));
   }
   record_.status = head.status;
   record_.head_ns = uv_hrtime();
@@ -168,7 +168,7 @@ void DownstreamSession::onUpstreamFailed(UpstreamFailure failure) noexcept {
 void DownstreamSession::reportServerFailure() {
   if (server_ < 0) return;
   auto s = static_cast<size_t>(server_);
-  HealthBoard& health = worker_.health();
+  HealthBoard& health = gen_->health();
   if (!health.reportFailure(pool_, s, worker_.nowMs())) return;
   const config::Pool& pool = snapshot_->pools[pool_];
   fprintf(stderr,
@@ -242,7 +242,7 @@ void DownstreamSession::startNextRequest() {
   record_ = ExchangeRecord{};
   record_.cid = cid_;
   phase_ = Phase::kIdle;
-  armClientTimer(worker_.snapshot()->timeouts.client_idle);
+  armClientTimer(gen_->snapshot().timeouts.client_idle);
   parser_paused_ = false;
   parser_.resume();
   feedPending(); // a pipelined request may be waiting
@@ -253,7 +253,7 @@ void DownstreamSession::startNextRequest() {
 void DownstreamSession::enterTunnel() {
   phase_ = Phase::kTunnel;
   // An idle tunnel ends after client_idle without a byte either way.
-  uint64_t idle = worker_.snapshot()->timeouts.client_idle;
+  uint64_t idle = gen_->snapshot().timeouts.client_idle;
   if (timer_) uv_timer_start(timer_.get(), &onTimer, idle, idle);
   if (upstream_ != nullptr) upstream_->startTunnel();
   if (!pending_.empty() && upstream_ != nullptr) {
@@ -340,7 +340,7 @@ void DownstreamSession::flushAndClose() noexcept {
     return;
   }
   // A client that stops reading must not hold the connection forever.
-  armClientTimer(worker_.snapshot()->timeouts.client_idle);
+  armClientTimer(gen_->snapshot().timeouts.client_idle);
 }
 
 void DownstreamSession::abort(Termination term) noexcept {

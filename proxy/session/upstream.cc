@@ -10,23 +10,25 @@ constexpr uint64_t kIdleTimeoutMs = 15000; // below common app-server keep-alive
 constexpr http::HeadLimits kResponseLimits{65536, 1000, 65536};
 } // namespace
 
-UpstreamConnection::UpstreamConnection(Worker& worker, size_t pool, size_t server)
-    : worker_(worker), pool_(pool), server_(server),
+UpstreamConnection::UpstreamConnection(Worker& worker, std::shared_ptr<WorkerGeneration> gen,
+                                       size_t pool, size_t server)
+    : worker_(worker), gen_(std::move(gen)), pool_(pool), server_(server),
       parser_(http::Parser::Type::kResponse, this, kResponseLimits) {}
 
 UpstreamConnection::~UpstreamConnection() = default;
 
 ServerState& UpstreamConnection::serverState() noexcept {
-  return worker_.upstreams().pool(pool_).servers[server_];
+  return gen_->upstreams().pool(pool_).servers[server_];
 }
 
-UpstreamConnection* UpstreamConnection::connect(Worker& worker, size_t pool, size_t server,
-                                                User* user) {
-  const config::Snapshot& snap = *worker.snapshot();
+UpstreamConnection* UpstreamConnection::connect(Worker& worker,
+                                                const std::shared_ptr<WorkerGeneration>& gen,
+                                                size_t pool, size_t server, User* user) {
+  const config::Snapshot& snap = gen->snapshot();
   const config::Server& target = snap.pools[pool].servers[server];
-  auto* c = new UpstreamConnection(worker, pool, server);
+  auto* c = new UpstreamConnection(worker, gen, pool, server);
   c->user_ = user;
-  worker.upstreams().pool(pool).active[server]++;
+  gen->upstreams().pool(pool).active[server]++;
   int rc = c->tcp_.open(c, [&](uv_tcp_t* h) { return uv_tcp_init(worker.loop(), h); });
   if (rc == 0)
     rc = c->timer_.open(c, [&](uv_timer_t* h) { return uv_timer_init(worker.loop(), h); });
@@ -49,9 +51,10 @@ UpstreamConnection* UpstreamConnection::connect(Worker& worker, size_t pool, siz
   return c;
 }
 
-UpstreamConnection* UpstreamConnection::takeIdle(Worker& worker, size_t pool, size_t server,
-                                                 User* user) {
-  PoolState& p = worker.upstreams().pool(pool);
+UpstreamConnection* UpstreamConnection::takeIdle(Worker&,
+                                                 const std::shared_ptr<WorkerGeneration>& gen,
+                                                 size_t pool, size_t server, User* user) {
+  PoolState& p = gen->upstreams().pool(pool);
   ServerState& s = p.servers[server];
   if (s.idle.empty()) return nullptr;
   UpstreamConnection* c = s.idle.back();
@@ -74,7 +77,7 @@ void UpstreamConnection::onConnect(uv_connect_t* req, int status) {
     self->fail(UpstreamFailure::kConnect);
     return;
   }
-  if (self->worker_.snapshot()->pools[self->pool_].tls) {
+  if (self->gen_->snapshot().pools[self->pool_].tls) {
     self->startTls(); // the connect timer keeps running through the handshake
     return;
   }
@@ -261,11 +264,11 @@ void UpstreamConnection::release(bool reusable) noexcept {
   user_ = nullptr;
   ServerState& s = serverState();
   if (!reusable || state_ != State::kActive || !complete_ || worker_.draining() ||
-      s.idle.size() >= UpstreamPools::kMaxIdlePerServer) {
+      gen_->retired() || s.idle.size() >= UpstreamPools::kMaxIdlePerServer) {
     close();
     return;
   }
-  worker_.upstreams().pool(pool_).active[server_]--;
+  gen_->upstreams().pool(pool_).active[server_]--;
   state_ = State::kIdle;
   parser_.reset();
   complete_ = interim_ = false;
@@ -295,7 +298,7 @@ void UpstreamConnection::close() noexcept {
     auto it = std::find(s.idle.begin(), s.idle.end(), this);
     if (it != s.idle.end()) s.idle.erase(it);
   } else {
-    worker_.upstreams().pool(pool_).active[server_]--;
+    gen_->upstreams().pool(pool_).active[server_]--;
   }
   state_ = State::kClosed;
   if (connect_req_ != nullptr) connect_req_->data = nullptr;

@@ -58,9 +58,11 @@ public:
   static constexpr size_t kLowWater = 64 * 1024;
 
   // Starts a new connection to `server`; onUpstreamReady or onUpstreamFailed follows.
-  static UpstreamConnection* connect(Worker& worker, size_t pool, size_t server, User* user);
+  static UpstreamConnection* connect(Worker& worker, const std::shared_ptr<WorkerGeneration>& gen,
+                                     size_t pool, size_t server, User* user);
   // Takes an idle connection of that server from the pool, or nullptr.
-  static UpstreamConnection* takeIdle(Worker& worker, size_t pool, size_t server, User* user);
+  static UpstreamConnection* takeIdle(Worker& worker, const std::shared_ptr<WorkerGeneration>& gen,
+                                      size_t pool, size_t server, User* user);
 
   // Writes request bytes; false if the connection failed (the caller is told
   // through onUpstreamFailed(kWrite) only if it asks; here it just returns).
@@ -91,7 +93,8 @@ public:
 
 private:
   enum class State { kConnecting, kHandshake, kActive, kIdle, kTunnel, kClosed };
-  UpstreamConnection(Worker& worker, size_t pool, size_t server);
+  UpstreamConnection(Worker& worker, std::shared_ptr<WorkerGeneration> gen, size_t pool,
+                     size_t server);
 
   static void onConnect(uv_connect_t* req, int status);
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
@@ -111,6 +114,7 @@ private:
   ServerState& serverState() noexcept;
 
   Worker& worker_;
+  std::shared_ptr<WorkerGeneration> gen_; // its pool and server are indices into this generation
   size_t pool_;
   size_t server_;
   User* user_ = nullptr;

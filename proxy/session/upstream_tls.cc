@@ -8,7 +8,7 @@
 namespace proxy {
 
 void UpstreamConnection::startTls() {
-  const config::Pool& pool = worker_.snapshot()->pools[pool_];
+  const config::Pool& pool = gen_->snapshot().pools[pool_];
   std::string_view name =
       pool.tls_sni.empty() ? config::addressHost(pool.servers[server_].address.text) : pool.tls_sni;
   tls_ = tls::Engine::client(*pool.tls, name);
