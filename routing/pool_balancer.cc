@@ -27,11 +27,14 @@ bool isEligible(const PickInput& in, const std::vector<uint32_t>& weights, size_
 
 uint64_t activeOf(const PickInput& in, size_t i) { return i < in.active.size() ? in.active[i] : 0; }
 
-// Server i's weight now, in thousandths: weight (<= 1e6) x ramp (<= 1000).
+// Server i's weight now, in thousandths: weight (<= 1e6, the run-time one
+// when set) x ramp (<= 1000).
 uint64_t effectiveWeight(const PickInput& in, const std::vector<uint32_t>& w, size_t i) {
   const uint64_t share =
       i < in.ramp.size() ? std::clamp<uint16_t>(in.ramp[i], 1, kFullRamp) : kFullRamp;
-  return w[i] * share;
+  const uint64_t weight =
+      i < in.weights.size() ? std::clamp<uint32_t>(in.weights[i], 1, 1000000) : w[i];
+  return weight * share;
 }
 
 // active[a] / w[a] < active[b] / w[b], exactly: active < 2^32 and an effective

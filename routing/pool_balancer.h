@@ -33,6 +33,10 @@ struct PickInput {
   // algorithm honours it except the Maglev lookup of a keyed hash pick (the
   // key's server stays its server; a ramp would move keys twice).
   std::span<const uint16_t> ramp;
+  // Weights set at run time (admin API), 1..1000000 per server, replacing the
+  // configured ones; empty = the configured weights. Not for the Maglev
+  // lookup, whose table is built once from the configured weights.
+  std::span<const uint32_t> weights;
 };
 
 inline constexpr uint16_t kFullRamp = 1000;

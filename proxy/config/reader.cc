@@ -205,6 +205,17 @@ void readHealthCheck(const Entry* entry, HealthCheckSpec* out, Diagnostics& diag
   readString(map.find("expect_status"), &out->expect_status, diags);
 }
 
+void readAdmin(const Entry* entry, AdminSpec* out, Diagnostics& diags) {
+  if (entry == nullptr) return;
+  out->present = true;
+  out->loc = entry->value_loc;
+  MapView map(entry->value, entry->value_loc, {"address"}, diags);
+  AddressRules rules;
+  rules.allow_port_zero = true;
+  rules.allow_hostnames = false;
+  readAddress(map.require("address", diags), rules, &out->address, diags);
+}
+
 void readOutlier(const Entry* entry, OutlierSpec* out, Diagnostics& diags) {
   if (entry == nullptr) return;
   out->present = true;
@@ -407,10 +418,12 @@ ConfigSpec readConfig(const YAML::Node& root, Diagnostics& diags) {
   spec.loc = locOf(root, "", Loc{1, 1, ""});
   spec.listeners_loc = spec.pools_loc = spec.routes_loc = spec.loc;
   MapView top(root, spec.loc,
-              {"workers", "access_log", "listeners", "timeouts", "limits", "pools", "routes"},
+              {"workers", "access_log", "admin", "listeners", "timeouts", "limits", "pools",
+               "routes"},
               diags);
   readWorkers(top.find("workers"), &spec.workers, diags);
   readAccessLog(top.find("access_log"), &spec.access_log, diags);
+  readAdmin(top.find("admin"), &spec.admin, diags);
   readList(top, "listeners", readListener, &spec.listeners_loc, &spec.listeners, diags);
   readTimeouts(top.find("timeouts"), &spec.timeouts, diags);
   readLimits(top.find("limits"), &spec.limits, diags);

@@ -190,6 +190,9 @@ struct Snapshot {
   std::string source; // config file name, for logs
   unsigned workers = 1;
   AccessLog access_log;
+  // The admin listener (`admin:`): metrics, API and stats page, on the main
+  // thread. length 0 = off.
+  SocketAddress admin;
   std::vector<Listener> listeners;
   Timeouts timeouts;
   Limits limits;

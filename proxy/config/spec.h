@@ -270,10 +270,18 @@ struct LimitsSpec {
   Value<uint64_t> max_body_bytes;
 };
 
+// Top-level `admin:` (the admin listener: metrics, API, stats page).
+struct AdminSpec {
+  Loc loc;
+  bool present = false;
+  Value<SocketAddress> address;
+};
+
 struct ConfigSpec {
   Loc loc; // the document
   WorkersSpec workers;
   AccessLogSpec access_log;
+  AdminSpec admin;
   Loc listeners_loc; // the `listeners` key, or the document when absent
   std::vector<ListenerSpec> listeners;
   TimeoutsSpec timeouts;

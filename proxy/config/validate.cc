@@ -1,5 +1,8 @@
 #include "proxy/config/validate.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -242,10 +245,44 @@ void checkUnique(const std::vector<const Value<std::string>*>& names, std::strin
   }
 }
 
+bool isLoopback(const SocketAddress& address) {
+  if (address.storage.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address.storage);
+    return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (address.storage.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address.storage);
+    return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) != 0;
+  }
+  return false;
+}
+
+// The admin listener can reload the config and take servers out: it is
+// for the operator's machine only, so only a loopback address is accepted
+// (reach it remotely through an SSH tunnel), and never one a listener uses.
+void validateAdmin(const ConfigSpec& spec, Diagnostics& diags) {
+  const Value<SocketAddress>& address = spec.admin.address;
+  if (!spec.admin.present || !address.set) return;
+  if (!isLoopback(address.value)) {
+    diags.error(address.loc, "the admin listener must be on a loopback address (127.0.0.1 or "
+                             "[::1]), got " + address.value.text +
+                             ": it can reload the config and take servers out of rotation");
+  }
+  if (addressPort(address.value) == 0) return;
+  for (const ListenerSpec& listener : spec.listeners) {
+    if (listener.address.set && sameAddress(address.value, listener.address.value)) {
+      diags.error(address.loc, "address " + address.value.text + " is already used by " +
+                                   listener.address.loc.path + " at " +
+                                   position(listener.address.loc));
+    }
+  }
+}
+
 void validate(const ConfigSpec& spec, Diagnostics& diags) {
   validateWorkers(spec.workers, diags);
   validateAccessLog(spec.access_log, diags);
   validateListeners(spec, diags);
+  validateAdmin(spec, diags);
   validateTimeouts(spec.timeouts, diags);
   validateLimits(spec.limits, diags);
   validatePools(spec, diags);

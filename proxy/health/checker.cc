@@ -50,6 +50,8 @@ public:
 private:
   void probe() {
     if (busy_) return; // the previous probe is still within its timeout
+    // In maintenance (admin API): not probed; its verdict stays as it was.
+    if (board_->adminState(pool_index_, server_index_) == AdminState::kMaint) return;
     busy_ = true;
     response_.clear();
     uv::arm(deadline_, pool_.health.timeout_ms, [](uv_timer_t* t) {

@@ -46,6 +46,9 @@ void HealthBoard::inherit(const HealthBoard& old, const config::Snapshot& old_sn
           to.checks_down.fetch_add(1, kRelaxed);
         }
         b.up_at.store(a.up_at.load(kRelaxed), kRelaxed);
+        // The operator's choices stay until the operator changes them.
+        setAdminState(p, s, static_cast<AdminState>(a.admin.load(kRelaxed)));
+        setWeight(p, s, a.weight.load(kRelaxed));
         if (to.outlier.enabled) {
           uint64_t until = a.ejected_until.load(kRelaxed);
           b.ejected_until.store(until, kRelaxed);
@@ -63,12 +66,14 @@ void HealthBoard::inherit(const HealthBoard& old, const config::Snapshot& old_sn
 
 size_t HealthBoard::exclude(size_t pool, uint64_t now_ms, std::span<uint8_t> excluded) const {
   const Pool& p = pools_[pool];
-  if (p.checks_down.load(kRelaxed) == 0 && p.eject_horizon.load(kRelaxed) <= now_ms)
+  if (p.checks_down.load(kRelaxed) == 0 && p.eject_horizon.load(kRelaxed) <= now_ms &&
+      p.admin_out.load(kRelaxed) == 0)
     return p.size; // the common case: everybody is fine
   size_t available = 0;
   for (size_t i = 0; i < p.size && i < excluded.size(); ++i) {
     const Server& s = p.servers[i];
-    if (s.check_up.load(kRelaxed) && s.ejected_until.load(kRelaxed) <= now_ms) {
+    if (s.check_up.load(kRelaxed) && s.ejected_until.load(kRelaxed) <= now_ms &&
+        s.admin.load(kRelaxed) == 0) {
       ++available;
     } else {
       excluded[i] = kDown;
@@ -79,7 +84,53 @@ size_t HealthBoard::exclude(size_t pool, uint64_t now_ms, std::span<uint8_t> exc
 
 bool HealthBoard::available(size_t pool, size_t server, uint64_t now_ms) const {
   const Server& s = pools_[pool].servers[server];
-  return s.check_up.load(kRelaxed) && s.ejected_until.load(kRelaxed) <= now_ms;
+  return s.check_up.load(kRelaxed) && s.ejected_until.load(kRelaxed) <= now_ms &&
+         s.admin.load(kRelaxed) == 0;
+}
+
+bool HealthBoard::ejected(size_t pool, size_t server, uint64_t now_ms) const {
+  return pools_[pool].servers[server].ejected_until.load(kRelaxed) > now_ms;
+}
+
+void HealthBoard::setAdminState(size_t pool, size_t server, AdminState state) noexcept {
+  Pool& p = pools_[pool];
+  const uint8_t was = p.servers[server].admin.exchange(static_cast<uint8_t>(state), kRelaxed);
+  if ((was != 0) == (state != AdminState::kReady)) return; // in or out as before
+  if (state == AdminState::kReady) {
+    p.admin_out.fetch_sub(1, kRelaxed);
+  } else {
+    p.admin_out.fetch_add(1, kRelaxed);
+  }
+}
+
+AdminState HealthBoard::adminState(size_t pool, size_t server) const noexcept {
+  return static_cast<AdminState>(pools_[pool].servers[server].admin.load(kRelaxed));
+}
+
+void HealthBoard::setWeight(size_t pool, size_t server, uint32_t weight) noexcept {
+  Pool& p = pools_[pool];
+  const uint32_t was = p.servers[server].weight.exchange(weight, kRelaxed);
+  if ((was == 0) == (weight == 0)) return;
+  if (weight == 0) {
+    p.weighted.fetch_sub(1, kRelaxed);
+  } else {
+    p.weighted.fetch_add(1, kRelaxed);
+  }
+}
+
+uint32_t HealthBoard::weightOverride(size_t pool, size_t server) const noexcept {
+  return pools_[pool].servers[server].weight.load(kRelaxed);
+}
+
+bool HealthBoard::weights(size_t pool, std::span<const uint32_t> configured,
+                          std::span<uint32_t> weights) const {
+  const Pool& p = pools_[pool];
+  if (p.weighted.load(kRelaxed) == 0) return false;
+  for (size_t i = 0; i < p.size && i < weights.size(); ++i) {
+    const uint32_t w = p.servers[i].weight.load(kRelaxed);
+    weights[i] = w != 0 ? w : (i < configured.size() ? configured[i] : 1);
+  }
+  return true;
 }
 
 bool HealthBoard::ramp(size_t pool, uint64_t now_ms, std::span<uint16_t> ramp) const {

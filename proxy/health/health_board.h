@@ -39,6 +39,11 @@ enum ServerMark : uint8_t {
   kFull = 3,  // at max_connections when last tried (may have room later)
 };
 
+// The operator's choice for a server (admin API): ready takes traffic; drain
+// takes no new request (sticky users move at their next one) while exchanges
+// in flight finish; maint is drain plus no health checks.
+enum class AdminState : uint8_t { kReady = 0, kDrain = 1, kMaint = 2 };
+
 class HealthBoard {
 public:
   explicit HealthBoard(const config::Snapshot& snapshot);
@@ -57,6 +62,19 @@ public:
   // Returns how many servers are available. Lock-free.
   size_t exclude(size_t pool, uint64_t now_ms, std::span<uint8_t> excluded) const;
   bool available(size_t pool, size_t server, uint64_t now_ms) const;
+
+  // ---- operator (admin API, main thread) ----
+  void setAdminState(size_t pool, size_t server, AdminState state) noexcept;
+  AdminState adminState(size_t pool, size_t server) const noexcept;
+  // A weight that replaces the configured one (1..1000000); 0 restores it.
+  void setWeight(size_t pool, size_t server, uint32_t weight) noexcept;
+  uint32_t weightOverride(size_t pool, size_t server) const noexcept;
+  // Fills `weights` (one per server of `pool`) with each server's weight now
+  // and returns true when some server of the pool has an override; false
+  // (untouched) otherwise. `configured` is the pool's configured weights.
+  bool weights(size_t pool, std::span<const uint32_t> configured,
+               std::span<uint32_t> weights) const;
+  bool ejected(size_t pool, size_t server, uint64_t now_ms) const;
 
   // ---- passive (workers) ----
   // A response head with a status below 500 arrived.
@@ -98,6 +116,8 @@ private:
     std::atomic<uint32_t> ejections{0};     // times ejected so far
     std::atomic<uint32_t> busy{0};          // exchanges holding a max_connections slot
     std::atomic<uint64_t> up_at{0};         // ms; when checks last marked it up again (0 = never)
+    std::atomic<uint8_t> admin{0};          // AdminState
+    std::atomic<uint32_t> weight{0};        // operator's weight; 0 = the configured one
     uint32_t streak = 0;                    // checker only: probes in a row against the state
   };
   struct Pool {
@@ -111,6 +131,8 @@ private:
     std::atomic<uint64_t> ramp_horizon{0};  // ms; every server is at full weight from then on
     std::atomic<uint32_t> pending{0};       // requests waiting in the queue
     std::atomic<uint32_t> checks_down{0};   // servers down by active check
+    std::atomic<uint32_t> admin_out{0};     // servers in drain or maint
+    std::atomic<uint32_t> weighted{0};      // servers with an operator's weight
     std::atomic<uint64_t> eject_horizon{0}; // latest ejected_until in the pool
     std::mutex eject_mutex;
   };

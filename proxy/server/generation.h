@@ -12,16 +12,17 @@
 #include "proxy/config/snapshot.h"
 #include "proxy/health/health_board.h"
 #include "proxy/server/admission.h"
+#include "proxy/server/stats.h"
 #include "proxy/session/experiments.h"
 
 namespace proxy {
 
 struct Generation {
   // Builds generation `number` of `snapshot`. With `previous`, server health
-  // (down, ejected, ramping) carries over for every server that keeps its
+  // (down, ejected, ramping, the operator's drain/maint and weight) carries over for every server that keeps its
   // pool name, name and address, so a reload neither revives a dead server
   // nor forgets an ejection.
-  Generation(uint64_t number, std::shared_ptr<const config::Snapshot> snapshot,
+  Generation(uint64_t number, std::shared_ptr<const config::Snapshot> snapshot, unsigned workers,
              const Generation* previous);
   Generation(const Generation&) = delete;
   Generation& operator=(const Generation&) = delete;
@@ -31,6 +32,7 @@ struct Generation {
   const std::unique_ptr<HealthBoard> health;
   const std::unique_ptr<Experiments> experiments;
   const std::unique_ptr<Admission> admission;
+  const std::unique_ptr<TrafficStats> stats; // one block per running worker
 };
 
 } // namespace proxy

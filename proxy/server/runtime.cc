@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/admin/server.h"
 #include "proxy/config/load.h"
 #include "proxy/health/checker.h"
 #include "proxy/server/admission.h"
@@ -54,7 +55,8 @@ void closeAll(std::vector<std::vector<int>>& fds) {
 
 // fds[w][l]: worker w's socket for listener l, bound and listening, so that
 // connections queue in the kernel from the moment "ready" is printed.
-bool bindAll(const config::Snapshot& snap, std::vector<std::vector<int>>* fds) {
+bool bindAll(const config::Snapshot& snap, std::vector<std::vector<int>>* fds,
+             std::vector<std::string>* bound) {
   fds->assign(snap.workers, std::vector<int>(snap.listeners.size(), -1));
   for (size_t l = 0; l < snap.listeners.size(); ++l) {
     const config::Listener& listener = snap.listeners[l];
@@ -73,17 +75,22 @@ bool bindAll(const config::Snapshot& snap, std::vector<std::vector<int>>* fds) {
       (*fds)[w][l] = fd;
       if (w == 0) setPort(&addr, portOf(fd)); // port 0: every worker shares the one chosen
     }
+    bound->push_back(localAddress((*fds)[0][l]));
     fprintf(stderr, "switchyard: listening name=%s address=%s\n", listener.name.c_str(),
-            localAddress((*fds)[0][l]).c_str());
+            bound->back().c_str());
   }
   return true;
 }
 
-struct MainLoop {
+struct MainLoop final : public admin::Control {
   uv_loop_t* loop = nullptr;
+  uint64_t started_ms = 0;
+  std::unique_ptr<admin::AdminServer> admin;
+  bool last_reload_ok = true;
+  std::vector<std::string> bound; // per listener of the current generation: "ip:port" bound
   std::string config_path;
-  std::vector<std::unique_ptr<Worker>> workers;
-  std::shared_ptr<const Generation> current;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::shared_ptr<const Generation> current_;
   // Generations retired by a reload, kept until every worker applied the
   // next one (their admission logs are flushed then).
   std::vector<std::shared_ptr<const Generation>> retiring;
@@ -99,7 +106,7 @@ struct MainLoop {
   bool draining = false;
 
   void stopAll() {
-    for (auto& w : workers)
+    for (auto& w : workers_)
       w->stop();
   }
   void drainAll() {
@@ -108,7 +115,7 @@ struct MainLoop {
       return;
     }
     draining = true;
-    for (auto& w : workers)
+    for (auto& w : workers_)
       w->drain();
     uv::arm(deadline, drain_ms, [](uv_timer_t* t) {
       auto* self = static_cast<MainLoop*>(t->data);
@@ -118,10 +125,11 @@ struct MainLoop {
     });
   }
   void onWorkerDone() {
-    for (auto& w : workers) {
+    for (auto& w : workers_) {
       if (!w->finished()) return;
     }
     if (checker) checker->stop();
+    if (admin) admin->stop();
     done.close();
     reloaded.close();
     term.close();
@@ -135,7 +143,7 @@ struct MainLoop {
   // Timers that depend on the generation: the SRM check (when it has A/B
   // splits) and the refusal log flush (when a listener is guarded).
   void startGenerationTimers() {
-    const Generation& g = *current;
+    const Generation& g = *current_;
     if (g.experiments->size() > 0 && !srm_check) {
       srm_check.open(this, [&](uv_timer_t* h) { return uv_timer_init(loop, h); });
       uv_timer_start(
@@ -143,7 +151,7 @@ struct MainLoop {
           [](uv_timer_t* t) {
             auto* self = static_cast<MainLoop*>(t->data);
             if (self == nullptr) return;
-            for (const std::string& w : self->current->experiments->mismatches()) {
+            for (const std::string& w : self->current_->experiments->mismatches()) {
               fprintf(stderr, "switchyard: warning: %s\n", w.c_str());
             }
           },
@@ -154,7 +162,7 @@ struct MainLoop {
       uv_timer_start(
           refusal_log.get(),
           [](uv_timer_t* t) {
-            if (auto* self = static_cast<MainLoop*>(t->data)) self->current->admission->flushLog();
+            if (auto* self = static_cast<MainLoop*>(t->data)) self->current_->admission->flushLog();
           },
           kRefusalLogMs, kRefusalLogMs);
     }
@@ -163,47 +171,74 @@ struct MainLoop {
   // Active health checks of the current generation, on this loop.
   void startChecker() {
     if (checker) checker->stop();
-    checker = std::make_unique<HealthChecker>(loop, current->snapshot, current->health.get());
+    checker = std::make_unique<HealthChecker>(loop, current_->snapshot, current_->health.get());
     checker->start();
   }
 
-  void reload();
+  admin::ReloadOutcome reload();
   void onReloaded();
+
+  // admin::Control
+  const Generation& current() const override { return *current_; }
+  double uptimeSeconds() const override {
+    return static_cast<double>(uv_now(loop) - started_ms) / 1000.0;
+  }
+  unsigned workers() const override { return static_cast<unsigned>(workers_.size()); }
+  uint64_t reloads(bool ok) const override { return ok ? reloads_ok : reloads_failed; }
+  bool lastReloadOk() const override { return last_reload_ok; }
+  uint64_t nowMs() const override { return uv_now(loop); }
+  std::string listenerAddress(size_t listener) const override {
+    return listener < bound.size() ? bound[listener] : std::string();
+  }
 };
 
-// SIGHUP: read and validate the config file again; on success bind the
-// listeners it adds, build the next generation (server health carried over)
-// and hand it to every worker. Any failure changes nothing.
-void MainLoop::reload() {
-  if (draining) return;
-  const uint64_t number = current->number + 1;
-  const config::Snapshot& old = *current->snapshot;
-  config::LoadResult loaded = config::loadFile(config_path);
-  for (const std::string& w : loaded.warnings)
-    fprintf(stderr, "switchyard: reload: %s\n", w.c_str());
-  if (!loaded.ok()) {
-    for (const auto& e : loaded.errors)
-      fprintf(stderr, "switchyard: reload: %s\n", e.str().c_str());
-    fprintf(stderr,
-            "switchyard: reload failed: %zu error(s) in %s; still running generation %llu\n",
-            loaded.errors.size(), config_path.c_str(),
-            static_cast<unsigned long long>(current->number));
+// SIGHUP and POST /api/reload: read and validate the config file again; on
+// success bind the listeners it adds, build the next generation (server
+// health carried over) and hand it to every worker. Any failure changes
+// nothing. Everything said is printed on stderr and returned.
+admin::ReloadOutcome MainLoop::reload() {
+  admin::ReloadOutcome outcome;
+  outcome.generation = current_->number;
+  auto warn = [&](std::string text) {
+    fprintf(stderr, "switchyard: reload: %s\n", text.c_str());
+    outcome.warnings.push_back(std::move(text));
+  };
+  auto failed = [&](std::string why) {
+    fprintf(stderr, "switchyard: reload failed: %s; still running generation %llu\n", why.c_str(),
+            static_cast<unsigned long long>(current_->number));
     fflush(stderr);
     ++reloads_failed;
-    return;
+    last_reload_ok = false;
+    return outcome;
+  };
+  if (draining) {
+    outcome.errors.push_back("the proxy is draining");
+    return failed("the proxy is draining");
+  }
+  const uint64_t number = current_->number + 1;
+  const config::Snapshot& old = *current_->snapshot;
+  config::LoadResult loaded = config::loadFile(config_path);
+  for (const std::string& w : loaded.warnings)
+    warn(w);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) {
+      fprintf(stderr, "switchyard: reload: %s\n", e.str().c_str());
+      outcome.errors.push_back(e.str());
+    }
+    return failed(std::to_string(loaded.errors.size()) + " error(s) in " + config_path);
   }
   const config::Snapshot& next = *loaded.snapshot;
   if (next.workers != old.workers) {
-    fprintf(stderr,
-            "switchyard: reload: workers: the running %u workers are kept (%u in the file); "
-            "restart to change the number of workers\n",
-            old.workers, next.workers);
+    warn("workers: the running " + std::to_string(old.workers) + " workers are kept (" +
+         std::to_string(next.workers) + " in the file); restart to change the number of workers");
   }
   if (next.access_log.enabled != old.access_log.enabled ||
       next.access_log.format != old.access_log.format ||
       next.access_log.path != old.access_log.path) {
-    fprintf(stderr, "switchyard: reload: access_log: the running log is kept; restart to change "
-                    "its format or path\n");
+    warn("access_log: the running log is kept; restart to change its format or path");
+  }
+  if (next.admin.text != old.admin.text) {
+    warn("admin: the running admin listener is kept; restart to change its address");
   }
   // Listeners: one with the same address as a running one keeps that socket
   // (and the connections waiting in its accept queue); the others are bound
@@ -220,42 +255,47 @@ void MainLoop::reload() {
       }
     }
   }
-  std::vector<std::vector<int>> fds(workers.size(), std::vector<int>(n, -1));
+  std::vector<std::vector<int>> fds(workers_.size(), std::vector<int>(n, -1));
   std::vector<std::string> opened;
+  std::vector<std::string> next_bound(n);
   for (size_t i = 0; i < n; ++i) {
-    if (reuse[i] >= 0) continue;
+    if (reuse[i] >= 0) {
+      next_bound[i] = static_cast<size_t>(reuse[i]) < bound.size() ? bound[reuse[i]] : "";
+      continue;
+    }
     const config::Listener& listener = next.listeners[i];
     sockaddr_storage addr = listener.address.storage;
-    for (size_t w = 0; w < workers.size(); ++w) {
+    for (size_t w = 0; w < workers_.size(); ++w) {
       int fd =
           bindListeningSocket(reinterpret_cast<const sockaddr*>(&addr), listener.address.length);
       if (fd < 0 || ::listen(fd, 1024) != 0) {
         int err = fd < 0 ? -fd : errno;
         if (fd >= 0) ::close(fd);
         closeAll(fds);
-        fprintf(stderr,
-                "switchyard: reload failed: cannot listen on %s (listener %s): %s; still "
-                "running generation %llu\n",
-                listener.address.text.c_str(), listener.name.c_str(), strerror(err),
-                static_cast<unsigned long long>(current->number));
-        fflush(stderr);
-        ++reloads_failed;
-        return;
+        std::string why = "cannot listen on " + listener.address.text + " (listener " +
+                          listener.name + "): " + strerror(err);
+        outcome.errors.push_back(why);
+        return failed(why);
       }
       fds[w][i] = fd;
       if (w == 0) setPort(&addr, portOf(fd));
     }
     opened.push_back("name=" + listener.name + " address=" + localAddress(fds[0][i]));
+    next_bound[i] = localAddress(fds[0][i]);
   }
-  auto generation =
-      std::make_shared<const Generation>(number, std::move(loaded.snapshot), current.get());
-  retiring.push_back(std::exchange(current, generation));
-  for (size_t w = 0; w < workers.size(); ++w)
-    workers[w]->reload(ReloadPlan{generation, reuse, std::move(fds[w])});
+  auto generation = std::make_shared<const Generation>(
+      number, std::move(loaded.snapshot), static_cast<unsigned>(workers_.size()), current_.get());
+  retiring.push_back(std::exchange(current_, generation));
+  bound = std::move(next_bound);
+  for (size_t w = 0; w < workers_.size(); ++w)
+    workers_[w]->reload(ReloadPlan{generation, reuse, std::move(fds[w])});
   drain_ms = generation->snapshot->timeouts.drain;
   startChecker();
   startGenerationTimers();
   ++reloads_ok;
+  last_reload_ok = true;
+  outcome.ok = true;
+  outcome.generation = number;
   for (const std::string& l : opened)
     fprintf(stderr, "switchyard: listening %s\n", l.c_str());
   size_t kept = 0;
@@ -267,20 +307,21 @@ void MainLoop::reload() {
           static_cast<unsigned long long>(number), config_path.c_str(), kept, n - kept,
           old.listeners.size() - kept);
   fflush(stderr);
+  return outcome;
 }
 
 // A worker applied a reload; once all have applied the newest generation,
 // say so (tests and operators wait for this line) and let the old go.
 void MainLoop::onReloaded() {
-  for (auto& w : workers) {
-    if (w->appliedGeneration() < current->number) return;
+  for (auto& w : workers_) {
+    if (w->appliedGeneration() < current_->number) return;
   }
   if (retiring.empty()) return;
   for (const auto& g : retiring)
     g->admission->flushLog(true);
   retiring.clear();
   fprintf(stderr, "switchyard: reloaded generation=%llu workers=%zu\n",
-          static_cast<unsigned long long>(current->number), workers.size());
+          static_cast<unsigned long long>(current_->number), workers_.size());
   fflush(stderr);
 }
 
@@ -295,12 +336,15 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot, const std::string
     return 1;
   }
   std::vector<std::vector<int>> fds;
-  if (!bindAll(*snapshot, &fds)) return 1;
+  std::vector<std::string> bound;
+  if (!bindAll(*snapshot, &fds, &bound)) return 1;
 
   MainLoop m;
   m.loop = uv_default_loop();
   m.config_path = config_path;
-  m.current = std::make_shared<const Generation>(1, snapshot, nullptr);
+  m.current_ = std::make_shared<const Generation>(1, snapshot, snapshot->workers, nullptr);
+  m.started_ms = uv_now(m.loop);
+  m.bound = std::move(bound);
   m.drain_ms = snapshot->timeouts.drain;
   m.done.open(&m, [&](uv_async_t* h) {
     return uv_async_init(m.loop, h, [](uv_async_t* a) {
@@ -338,25 +382,34 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot, const std::string
       },
       SIGHUP);
 
+  if (snapshot->admin.length > 0) {
+    m.admin = std::make_unique<admin::AdminServer>(m.loop, m);
+    std::string admin_error = m.admin->start(snapshot->admin);
+    if (!admin_error.empty()) {
+      fprintf(stderr, "switchyard: admin: %s\n", admin_error.c_str());
+      closeAll(fds);
+      return 1; // nothing started yet; the process exits
+    }
+  }
   const WorkerShared shared{&log, m.reloaded.get()};
   for (unsigned w = 0; w < snapshot->workers; ++w) {
-    m.workers.push_back(
-        std::make_unique<Worker>(w, m.current, std::move(fds[w]), shared, m.done.get()));
-    m.workers.back()->openWake();
+    m.workers_.push_back(
+        std::make_unique<Worker>(w, m.current_, std::move(fds[w]), shared, m.done.get()));
+    m.workers_.back()->openWake();
   }
   m.startChecker();
-  for (auto& w : m.workers)
+  for (auto& w : m.workers_)
     w->start();
   fprintf(stderr, "switchyard: ready workers=%u\n", snapshot->workers);
   fflush(stderr);
   uv_run(m.loop, UV_RUN_DEFAULT);
-  for (auto& w : m.workers)
+  for (auto& w : m.workers_)
     w->join();
-  m.workers.clear();
+  m.workers_.clear();
   m.checker.reset();
   uv_loop_close(m.loop);
-  m.current->admission->flushLog(true);
-  const Experiments& experiments = *m.current->experiments;
+  m.current_->admission->flushLog(true);
+  const Experiments& experiments = *m.current_->experiments;
   if (experiments.size() > 0) {
     std::string summary = experiments.summary();
     size_t at = 0;

@@ -54,6 +54,7 @@ public:
   HealthBoard& health() const { return *shared_->health; }
   Experiments& experiments() const { return *shared_->experiments; }
   Admission& admission() const { return *shared_->admission; }
+  TrafficStats& stats() const { return *shared_->stats; }
   UpstreamPools& upstreams() { return upstreams_; }
   // A newer generation is current: connections are closed after their
   // exchange instead of kept idle.

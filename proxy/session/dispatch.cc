@@ -297,6 +297,7 @@ bool DownstreamSession::retryBudgetAllows() const noexcept {
 }
 
 void DownstreamSession::countRetry() noexcept {
+  gen_->stats().worker(worker_.id()).retries.add();
   if (retries_used_++ == 0) gen_->upstreams().pool(pool_).retrying++;
 }
 
@@ -326,7 +327,11 @@ void DownstreamSession::connectUpstream() {
       // Slow start: servers back from down or ejected get part of their weight.
       std::span<const uint16_t> ramp;
       if (gen_->health().ramp(pool_, worker_.nowMs(), state.ramp)) ramp = state.ramp;
-      s = state.balancer->pick({tried_, state.active, has_hash_key_, hash_key_, ramp});
+      // Weights the operator set at run time (admin API).
+      std::span<const uint32_t> weights;
+      if (gen_->health().weights(pool_, state.configured_weights, state.weights))
+        weights = state.weights;
+      s = state.balancer->pick({tried_, state.active, has_hash_key_, hash_key_, ramp, weights});
     }
     if (s >= 0 && !gen_->health().acquire(pool_, static_cast<size_t>(s))) {
       // The server is at max_connections. A sticky user waits for its own

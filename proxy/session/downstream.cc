@@ -43,7 +43,15 @@ DownstreamSession::DownstreamSession(Worker& worker, size_t listener)
       cid_(g_next_cid.fetch_add(1, std::memory_order_relaxed)),
       parser_(http::Parser::Type::kRequest, this, headLimits(gen_->snapshot().limits)) {}
 
-DownstreamSession::~DownstreamSession() = default;
+DownstreamSession::~DownstreamSession() {
+  if (counted_listener_ >= 0)
+    listenerStats(*admitted_by_, static_cast<size_t>(counted_listener_)).closed.add();
+}
+
+TrafficStats::Listener& DownstreamSession::listenerStats(WorkerGeneration& gen,
+                                                         size_t listener) noexcept {
+  return gen.stats().worker(worker_.id()).listeners[listener];
+}
 
 bool DownstreamSession::accept(Worker& worker, uv_stream_t* server, size_t listener) {
   auto* s = new DownstreamSession(worker, listener);
@@ -69,7 +77,12 @@ bool DownstreamSession::start(uv_stream_t* server) {
     client_addr_known_ = true;
   }
   // Denied or over a limit: closed before any byte is read, no response.
-  if (!admitted_by_->admission().admit(listener_, clientAddress(), &admission_)) return false;
+  if (!admitted_by_->admission().admit(listener_, clientAddress(), &admission_)) {
+    listenerStats(*admitted_by_, listener_).refused.add();
+    return false;
+  }
+  listenerStats(*admitted_by_, listener_).accepted.add();
+  counted_listener_ = static_cast<int>(listener_);
   formatPeer(peer, client_ip_, sizeof client_ip_, client_, sizeof client_);
   const config::Listener& listener = gen_->snapshot().listeners[listener_];
   if (listener.tls) {

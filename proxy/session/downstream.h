@@ -95,6 +95,7 @@ private:
   void handleClientEof();
   bool prepareRequest(http::MessageHead& head);
   void followGeneration() noexcept;
+  TrafficStats::Listener& listenerStats(WorkerGeneration& gen, size_t listener) noexcept;
   void dispatch();
   void connectUpstream();
   void respondUnavailable();  // 503 + Retry-After: every server is down or ejected
@@ -157,6 +158,8 @@ private:
   std::shared_ptr<WorkerGeneration> admitted_by_;
   size_t listener_; // index in gen_'s snapshot
   bool listener_gone_ = false; // a reload removed it: close after the exchange
+  int counted_listener_ = -1;  // admitted: counted as open on this listener of admitted_by_
+  bool tls_counted_ = false;   // the handshake's outcome is counted
   uint64_t cid_;
   uv::Tcp tcp_;
   uv::Timer timer_;

@@ -215,6 +215,10 @@ void DownstreamSession::logExchange() {
   record_.end_ns = uv_hrtime();
   record_.client = client_;
   countVariant();
+  const bool server_failed =
+      record_.status >= 500 || record_.term.who == 'S' || record_.term.who == 's';
+  gen_->stats().record(worker_.id(), route_, server_ >= 0 ? static_cast<int>(pool_) : -1, server_,
+                       record_.status, (record_.end_ns - record_.start_ns) / 1000, server_failed);
   worker_.accessLog().log(record_);
 }
 

@@ -7,6 +7,17 @@ namespace proxy {
 
 void DownstreamSession::onTlsRead(const char* data, size_t length) {
   tls::Engine::Status status = tls_->feed(data, length);
+  if (!tls_counted_ && (tls_->handshakeDone() || status == tls::Engine::Status::kError)) {
+    tls_counted_ = true; // counted where the connection was admitted
+    TrafficStats::Listener& stats =
+        listenerStats(*admitted_by_, static_cast<size_t>(counted_listener_));
+    if (tls_->handshakeDone()) {
+      stats.tls_handshakes.add();
+      if (tls_->resumed()) stats.tls_resumed.add();
+    } else {
+      stats.tls_failures.add();
+    }
+  }
   bool queued = false;
   if (flushTls(&queued) != 0) { // handshake messages and alerts
     close();

@@ -43,7 +43,10 @@ void hmacSha256(std::string_view key, std::string_view data, uint8_t out[32]) {
 PoolState::PoolState(const config::Pool& pool, uint64_t seed)
     : balancer(routing::makePoolBalancer(kindOf(pool.balance), serversOf(pool), seed)),
       servers(pool.servers.size()), active(pool.servers.size(), 0),
-      ramp(pool.slow_start_ms != 0 ? pool.servers.size() : 0, routing::kFullRamp) {
+      ramp(pool.slow_start_ms != 0 ? pool.servers.size() : 0, routing::kFullRamp),
+      weights(pool.servers.size(), 0) {
+  for (const config::Server& s : pool.servers)
+    configured_weights.push_back(s.weight);
   if (pool.sticky.enabled)
     sticky.emplace(pool.sticky.secrets, &hmacSha256, pool.sticky.ttl_seconds);
 }

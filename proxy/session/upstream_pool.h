@@ -28,6 +28,8 @@ struct PoolState {
   std::vector<ServerState> servers;
   std::vector<uint32_t> active; // per server: connections serving an exchange
   std::vector<uint16_t> ramp;   // slow start scratch: per server weight share (pools with it only)
+  std::vector<uint32_t> configured_weights; // per server, from the config
+  std::vector<uint32_t> weights; // scratch: per server weight set at run time (admin API)
   uint32_t in_flight = 0;       // exchanges of this worker dispatched to the pool, not yet ended
   uint32_t retrying = 0;        // of those, the ones that were retried (the retry budget's count)
   // Sessions of this worker waiting for a max_connections slot, oldest first.

@@ -33,6 +33,7 @@ std::string ProxyConfig::render() const {
   std::string out;
   out += "workers: " + workers + "\n";
   out += "access_log: " + access_log + "\n";
+  out += extra_top;
   out += "listeners:\n";
   for (const std::string& l : listeners)
     out += "  - " + l + "\n";

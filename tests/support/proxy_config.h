@@ -23,6 +23,7 @@ struct ProxyConfig {
   std::string timeouts =
       "{connect: 1s, client_header: 5s, client_idle: 10s, upstream_response: 5s, drain: 5s}";
   std::string limits; // flow mapping, or "" for the defaults
+  std::string extra_top; // more top-level YAML, verbatim (each line ending in \n)
   std::vector<std::string> pools;
   std::vector<std::string> routes;
 

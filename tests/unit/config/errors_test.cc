@@ -36,8 +36,8 @@ TEST_CASE("YAML syntax errors carry the parser's position") {
 TEST_CASE("unknown keys at every level, with the allowed keys and a suggestion") {
   LoadResult top = load("listners: []\n" + minimal());
   CHECK(hasError(top, "test.yaml:1:1: listners: unknown key 'listners' (did you mean "
-                      "'listeners'?); allowed keys: workers, access_log, listeners, timeouts, "
-                      "limits, pools, routes"));
+                      "'listeners'?); allowed keys: workers, access_log, admin, listeners, "
+                      "timeouts, limits, pools, routes"));
   LoadResult match =
       loadRoutes("routes:\n  - name: r\n    pool: app\n    match: {path_prefx: /x}\n");
   CHECK(hasError(match, "test.yaml:10:13: routes[0].match.path_prefx: unknown key 'path_prefx' "
@@ -391,6 +391,31 @@ TEST_CASE("a missing file is one diagnostic with the system's reason") {
   LoadResult dir = loadFile("/tmp");
   REQUIRE(dir.errors.size() == 1);
   CHECK(dir.errors[0].str() == "/tmp:0:0: cannot read config: Is a directory");
+}
+
+TEST_CASE("admin: off by default; a loopback address of its own, or a clear error") {
+  LoadResult off = load(minimal());
+  REQUIRE(off.ok());
+  CHECK(off.snapshot->admin.length == 0);
+  LoadResult on = load("admin: {address: 127.0.0.1:9901}\n" + minimal());
+  INFO(allErrors(on));
+  REQUIRE(on.ok());
+  CHECK(on.snapshot->admin.text == "127.0.0.1:9901");
+  CHECK(load("admin: {address: '[::1]:9901'}\n" + minimal()).ok());
+
+  LoadResult pub = load("admin: {address: 0.0.0.0:9901}\n" + minimal());
+  CHECK(hasErrorAt(pub, "admin.address", 1, 18,
+                   "the admin listener must be on a loopback address (127.0.0.1 or [::1]), got "
+                   "0.0.0.0:9901"));
+  LoadResult clash = load("admin: {address: 127.0.0.1:9001}\n"
+                          "listeners:\n  - {name: l, address: 127.0.0.1:9001}\n"
+                          "pools:\n  - {name: app, servers: [{name: s1, address: 127.0.0.1:80}]}\n"
+                          "routes:\n  - {name: r, pool: app}\n");
+  CHECK(hasErrorAt(clash, "admin.address", 1, 18, "is already used by listeners[0].address"));
+  LoadResult missing = load("admin: {}\n" + minimal());
+  CHECK_FALSE(missing.ok());
+  LoadResult extra = load("admin: {address: 127.0.0.1:0, port: 1}\n" + minimal());
+  CHECK_FALSE(extra.ok());
 }
 
 } // namespace

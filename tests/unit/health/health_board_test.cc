@@ -115,3 +115,63 @@ TEST_CASE("outlier: never more than max_ejected_percent of the pool at once") {
 
 } // namespace
 } // namespace proxy
+
+namespace proxy {
+namespace {
+
+TEST_CASE("admin state: drain and maint exclude a server, ready brings it back; weights") {
+  auto snap = snapshotWith("");
+  HealthBoard board(*snap);
+  std::vector<uint8_t> excluded(3, kEligible);
+  board.setAdminState(0, 1, AdminState::kDrain);
+  board.setAdminState(0, 1, AdminState::kMaint); // out -> out: counted once
+  board.setAdminState(0, 2, AdminState::kDrain);
+  CHECK(board.exclude(0, 1000, excluded) == 1);
+  CHECK(excluded == std::vector<uint8_t>{kEligible, kDown, kDown});
+  CHECK_FALSE(board.available(0, 2, 1000));
+  board.setAdminState(0, 1, AdminState::kReady);
+  board.setAdminState(0, 2, AdminState::kReady);
+  std::vector<uint8_t> again(3, kEligible);
+  CHECK(board.exclude(0, 1000, again) == 3); // the fast path again: nobody is out
+
+  const std::vector<uint32_t> configured = {1, 2, 3};
+  std::vector<uint32_t> weights(3, 0);
+  CHECK_FALSE(board.weights(0, configured, weights));
+  board.setWeight(0, 0, 7);
+  REQUIRE(board.weights(0, configured, weights));
+  CHECK(weights == std::vector<uint32_t>{7, 2, 3});
+  board.setWeight(0, 0, 0); // back to the configured weight
+  CHECK_FALSE(board.weights(0, configured, weights));
+}
+
+TEST_CASE("reload: inherit carries down, ejected and the operator's state by pool, name and "
+          "address") {
+  auto before = snapshotWith("    health_check: {fall: 1}\n    outlier: {consecutive_failures: 1, "
+                             "max_ejected_percent: 100}\n");
+  HealthBoard old(*before);
+  old.recordCheck(0, 0, false, 1000);   // s0 down
+  CHECK(old.reportFailure(0, 1, 1000)); // s1 ejected
+  old.setAdminState(0, 2, AdminState::kDrain);
+  old.setWeight(0, 2, 5);
+  auto after = snapshotWith("    health_check: {fall: 1}\n    outlier: {consecutive_failures: 1, "
+                            "max_ejected_percent: 100}\n");
+  HealthBoard next(*after);
+  next.inherit(old, *before, *after);
+  std::vector<uint8_t> excluded(3, kEligible);
+  CHECK(next.exclude(0, 2000, excluded) == 0);
+  CHECK_FALSE(next.checkUp(0, 0));
+  CHECK(next.ejected(0, 1, 2000));
+  CHECK(next.adminState(0, 2) == AdminState::kDrain);
+  CHECK(next.weightOverride(0, 2) == 5);
+
+  // Without checks in the new config, a server down by checks comes back.
+  auto unchecked = snapshotWith("");
+  HealthBoard plain(*unchecked);
+  plain.inherit(old, *before, *unchecked);
+  CHECK(plain.checkUp(0, 0));
+  CHECK_FALSE(plain.ejected(0, 1, 2000));
+  CHECK(plain.adminState(0, 2) == AdminState::kDrain); // the operator's choice stays
+}
+
+} // namespace
+} // namespace proxy

@@ -31,6 +31,7 @@ std::vector<int> countPicks(BalanceKind kind, const std::vector<uint32_t>& weigh
                  active,
                  kind == BalanceKind::kHash,
                  routing::stableHash("k" + std::to_string(i)),
+                 {},
                  {}};
     int p = b->pick(in);
     REQUIRE(p >= -1);
@@ -146,8 +147,8 @@ TEST_CASE("hash: a key picks its Maglev server; no key falls back to round robin
   auto b = makePoolBalancer(BalanceKind::kHash, list, 1);
   for (int i = 0; i < 1000; ++i) {
     const uint64_t key = routing::stableHash("user" + std::to_string(i));
-    CHECK(b->pick({{}, {}, true, key, {}}) == table.lookup(key, {}));
-    CHECK(b->pick({{}, {}, true, key, {}}) == b->pick({{}, {}, true, key, {}}));
+    CHECK(b->pick({{}, {}, true, key, {}, {}}) == table.lookup(key, {}));
+    CHECK(b->pick({{}, {}, true, key, {}, {}}) == b->pick({{}, {}, true, key, {}, {}}));
   }
   std::vector<int> counts(3, 0);
   for (int i = 0; i < 600; ++i)
@@ -164,7 +165,7 @@ TEST_CASE("slow start: every algorithm gives a ramping server its share of its w
     std::vector<int> counts(2, 0);
     const int n = 5000;
     for (int i = 0; i < n; ++i) {
-      PickInput in{{}, {}, false, 0, ramp}; // hash: no key, the ramp applies
+      PickInput in{{}, {}, false, 0, ramp, {}}; // hash: no key, the ramp applies
       ++counts[static_cast<size_t>(b->pick(in))];
     }
     // Weights 0.25 : 1 -> s0 gets 1/5 of the picks (random_two: each draw
@@ -178,14 +179,14 @@ TEST_CASE("slow start: round robin shares are exact, and a full ramp changes not
   const std::vector<uint16_t> ramp = {500, 1000, 1000}; // 0.5 : 2 : 1
   std::vector<int> counts(3, 0);
   for (int i = 0; i < 700; ++i)
-    ++counts[static_cast<size_t>(b->pick({{}, {}, false, 0, ramp}))];
+    ++counts[static_cast<size_t>(b->pick({{}, {}, false, 0, ramp, {}}))];
   CHECK(counts == std::vector<int>{100, 400, 200});
   const std::vector<uint16_t> full = {1000, 1000, 1000};
   CHECK(countPicks(BalanceKind::kRoundRobin, {1, 2, 1}, 400) == std::vector<int>{100, 200, 100, 0});
   auto c = makePoolBalancer(BalanceKind::kRoundRobin, servers({1, 2, 1}), 1);
   std::vector<int> with_full(3, 0);
   for (int i = 0; i < 400; ++i)
-    ++with_full[static_cast<size_t>(c->pick({{}, {}, false, 0, full}))];
+    ++with_full[static_cast<size_t>(c->pick({{}, {}, false, 0, full, {}}))];
   CHECK(with_full == std::vector<int>{100, 200, 100});
 }
 
@@ -194,8 +195,8 @@ TEST_CASE("slow start: least_conn compares load against the ramped weight") {
   // s0 has 1 active at a tenth of its weight (load 10); s1 has 5 at full (load 5).
   const std::vector<uint32_t> active = {1, 5};
   const std::vector<uint16_t> ramp = {100, 1000};
-  CHECK(b->pick({{}, active, false, 0, ramp}) == 1);
-  CHECK(b->pick({{}, active, false, 0, {}}) == 0); // without the ramp s0 is less loaded
+  CHECK(b->pick({{}, active, false, 0, ramp, {}}) == 1);
+  CHECK(b->pick({{}, active, false, 0, {}, {}}) == 0); // without the ramp s0 is less loaded
 }
 
 TEST_CASE("slow start: a keyed hash pick keeps its server") {
@@ -205,6 +206,24 @@ TEST_CASE("slow start: a keyed hash pick keeps its server") {
   const std::vector<uint16_t> ramp = {100, 100, 100};
   for (int i = 0; i < 200; ++i) {
     const uint64_t key = routing::stableHash("user" + std::to_string(i));
-    CHECK(b->pick({{}, {}, true, key, ramp}) == table.lookup(key, {}));
+    CHECK(b->pick({{}, {}, true, key, ramp, {}}) == table.lookup(key, {}));
   }
+}
+
+TEST_CASE("run-time weights replace the configured ones, with the ramp on top") {
+  const std::vector<uint32_t> weights = {3, 1}; // configured 1 : 1
+  for (BalanceKind kind : {BalanceKind::kRoundRobin, BalanceKind::kRandomTwo}) {
+    CAPTURE(static_cast<int>(kind));
+    auto b = makePoolBalancer(kind, servers({1, 1}), 5);
+    std::vector<int> counts(2, 0);
+    for (int i = 0; i < 4000; ++i)
+      ++counts[static_cast<size_t>(b->pick({{}, {}, false, 0, {}, weights}))];
+    CHECK(std::abs(static_cast<double>(counts[0]) / 4000 - 0.75) < 0.03);
+  }
+  auto rr = makePoolBalancer(BalanceKind::kRoundRobin, servers({1, 1}), 5);
+  const std::vector<uint16_t> ramp = {500, 1000}; // 3 x 0.5 : 1 -> 60%
+  std::vector<int> counts(2, 0);
+  for (int i = 0; i < 500; ++i)
+    ++counts[static_cast<size_t>(rr->pick({{}, {}, false, 0, ramp, weights}))];
+  CHECK(counts == std::vector<int>{300, 200});
 }

@@ -1,0 +1,114 @@
+#include "proxy/server/stats.h"
+
+#include <algorithm>
+
+namespace proxy {
+
+TrafficStats::TrafficStats(const config::Snapshot& snapshot, unsigned workers)
+    : count_(workers), routes_(snapshot.actions.size()), listeners_(snapshot.listeners.size()),
+      pool_base_(std::make_unique<size_t[]>(snapshot.pools.size() + 1)),
+      workers_(std::make_unique<Worker[]>(workers)) {
+  size_t servers = 0;
+  for (size_t p = 0; p < snapshot.pools.size(); ++p) {
+    pool_base_[p] = servers;
+    servers += snapshot.pools[p].servers.size();
+  }
+  pool_base_[snapshot.pools.size()] = servers;
+  for (unsigned w = 0; w < workers; ++w) {
+    workers_[w].routes = std::make_unique<Route[]>(routes_ + 1);
+    workers_[w].servers = std::make_unique<Server[]>(std::max<size_t>(servers, 1));
+    workers_[w].listeners = std::make_unique<Listener[]>(std::max<size_t>(listeners_, 1));
+  }
+}
+
+void TrafficStats::record(unsigned worker, int route, int pool, int server, int status,
+                          uint64_t latency_us, bool server_failed) noexcept {
+  if (worker >= count_) return;
+  Worker& w = workers_[worker];
+  const size_t status_class =
+      status >= 100 && status <= 599 ? static_cast<size_t>(status / 100) : 0;
+  Route& r = w.routes[route >= 0 && static_cast<size_t>(route) < routes_ ? route : routes_];
+  r.status[status_class].add();
+  const double seconds = static_cast<double>(latency_us) / 1e6;
+  size_t bucket = 0;
+  while (bucket < kLatencyBuckets.size() && seconds > kLatencyBuckets[bucket])
+    ++bucket;
+  r.latency[bucket].add();
+  r.latency_us.add(latency_us);
+  if (pool >= 0 && server >= 0) {
+    Server& s = w.servers[serverIndex(static_cast<size_t>(pool), static_cast<size_t>(server))];
+    s.requests.add();
+    s.status[status_class].add();
+    if (server_failed) s.failures.add();
+  }
+}
+
+namespace {
+template <class Get> uint64_t sum(unsigned count, Get&& get) {
+  uint64_t total = 0;
+  for (unsigned w = 0; w < count; ++w)
+    total += get(w);
+  return total;
+}
+} // namespace
+
+uint64_t TrafficStats::routeStatus(size_t route, size_t status_class) const {
+  return sum(count_,
+             [&](unsigned w) { return workers_[w].routes[route].status[status_class].get(); });
+}
+
+uint64_t TrafficStats::routeLatency(size_t route, size_t bucket) const {
+  return sum(count_, [&](unsigned w) { return workers_[w].routes[route].latency[bucket].get(); });
+}
+
+uint64_t TrafficStats::routeLatencySumUs(size_t route) const {
+  return sum(count_, [&](unsigned w) { return workers_[w].routes[route].latency_us.get(); });
+}
+
+uint64_t TrafficStats::serverRequests(size_t pool, size_t server) const {
+  const size_t i = serverIndex(pool, server);
+  return sum(count_, [&](unsigned w) { return workers_[w].servers[i].requests.get(); });
+}
+
+uint64_t TrafficStats::serverFailures(size_t pool, size_t server) const {
+  const size_t i = serverIndex(pool, server);
+  return sum(count_, [&](unsigned w) { return workers_[w].servers[i].failures.get(); });
+}
+
+uint64_t TrafficStats::serverStatus(size_t pool, size_t server, size_t status_class) const {
+  const size_t i = serverIndex(pool, server);
+  return sum(count_, [&](unsigned w) { return workers_[w].servers[i].status[status_class].get(); });
+}
+
+uint64_t TrafficStats::listenerCount(size_t listener, Counter Listener::*which) const {
+  return sum(count_, [&](unsigned w) { return (workers_[w].listeners[listener].*which).get(); });
+}
+
+uint64_t TrafficStats::retries() const {
+  return sum(count_, [&](unsigned w) { return workers_[w].retries.get(); });
+}
+
+double TrafficStats::routeQuantile(size_t route, double q) const {
+  uint64_t counts[kLatencyBuckets.size() + 1];
+  uint64_t total = 0;
+  for (size_t b = 0; b <= kLatencyBuckets.size(); ++b) {
+    counts[b] = routeLatency(route, b);
+    total += counts[b];
+  }
+  if (total == 0) return 0;
+  const double rank = q * static_cast<double>(total);
+  uint64_t below = 0;
+  for (size_t b = 0; b <= kLatencyBuckets.size(); ++b) {
+    if (static_cast<double>(below + counts[b]) >= rank && counts[b] > 0) {
+      if (b == kLatencyBuckets.size()) return kLatencyBuckets.back(); // +Inf: the last bound
+      const double lower = b == 0 ? 0 : kLatencyBuckets[b - 1];
+      const double upper = kLatencyBuckets[b];
+      const double inside = (rank - static_cast<double>(below)) / static_cast<double>(counts[b]);
+      return lower + (upper - lower) * std::clamp(inside, 0.0, 1.0);
+    }
+    below += counts[b];
+  }
+  return kLatencyBuckets.back();
+}
+
+} // namespace proxy

@@ -1,0 +1,104 @@
+// TrafficStats: the counters of one generation that the admin listener
+// reports (/metrics, /api/stats). One block per worker, written only by that
+// worker's thread and read by the main thread: each counter is a relaxed
+// atomic updated with a plain load and store (no read-modify-write, so no
+// locked instruction and no shared cache line on the request path), and a
+// scrape sums the blocks. Indexed like the generation's snapshot; counters
+// start from zero with each generation (Prometheus treats that as a reset).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "proxy/config/snapshot.h"
+
+namespace proxy {
+
+// Upper bounds (seconds) of the latency histogram buckets; +Inf is implied.
+inline constexpr std::array<double, 14> kLatencyBuckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+class Counter {
+public:
+  void add(uint64_t n = 1) noexcept {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub(uint64_t n = 1) noexcept {
+    v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
+  uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+private:
+  std::atomic<uint64_t> v_{0};
+};
+
+class TrafficStats {
+public:
+  // Status classes: index 0 = no response sent, 1..5 = 1xx..5xx.
+  static constexpr size_t kStatusClasses = 6;
+
+  struct Route {
+    Counter status[kStatusClasses];
+    Counter latency[kLatencyBuckets.size() + 1]; // per bucket (not cumulative); last = +Inf
+    Counter latency_us;                          // sum, microseconds
+  };
+  struct Server {
+    Counter requests; // exchanges sent to it (each attempt's final server)
+    Counter failures; // of those: 5xx, or no usable response
+    Counter status[kStatusClasses];
+  };
+  struct Listener {
+    Counter accepted; // connections admitted
+    Counter closed;   // of those, closed
+    Counter refused;  // denied or over a connection limit
+    Counter tls_handshakes;
+    Counter tls_resumed; // of the handshakes, resumed sessions
+    Counter tls_failures;
+  };
+  struct Worker {
+    std::unique_ptr<Route[]> routes;   // routes + 1: the last is "no route matched"
+    std::unique_ptr<Server[]> servers; // every pool's servers, pool after pool
+    std::unique_ptr<Listener[]> listeners;
+    Counter retries;
+  };
+
+  TrafficStats(const config::Snapshot& snapshot, unsigned workers);
+  TrafficStats(const TrafficStats&) = delete;
+  TrafficStats& operator=(const TrafficStats&) = delete;
+
+  Worker& worker(unsigned id) { return workers_[id]; }
+  unsigned workers() const { return count_; }
+  size_t routes() const { return routes_; }
+  // Index into Worker::servers of (pool, server).
+  size_t serverIndex(size_t pool, size_t server) const { return pool_base_[pool] + server; }
+
+  // One finished exchange: `route` -1 when none matched; `pool`/`server` -1
+  // when no server was chosen. `status` 0 when nothing was sent.
+  void record(unsigned worker, int route, int pool, int server, int status, uint64_t latency_us,
+              bool server_failed) noexcept;
+
+  // Sums over the workers.
+  uint64_t routeStatus(size_t route, size_t status_class) const;
+  uint64_t routeLatency(size_t route, size_t bucket) const;
+  uint64_t routeLatencySumUs(size_t route) const;
+  uint64_t serverRequests(size_t pool, size_t server) const;
+  uint64_t serverFailures(size_t pool, size_t server) const;
+  uint64_t serverStatus(size_t pool, size_t server, size_t status_class) const;
+  uint64_t listenerCount(size_t listener, Counter Listener::*which) const;
+  uint64_t retries() const;
+  // Latency quantile q (0..1) of a route, in seconds, interpolated inside the
+  // histogram bucket (as Prometheus' histogram_quantile does); 0 when empty.
+  double routeQuantile(size_t route, double q) const;
+
+private:
+  unsigned count_;
+  size_t routes_;
+  size_t listeners_;
+  std::unique_ptr<size_t[]> pool_base_;
+  std::unique_ptr<Worker[]> workers_;
+};
+
+} // namespace proxy

@@ -1,0 +1,341 @@
+// The admin listener over real sockets (issue 6): /metrics read by a strict
+// Prometheus text-format parser, the pools API with drain / ready / maint and
+// run-time weights, POST /api/reload, the stats page, and clear answers to
+// every bad admin request.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "tests/support/e2e_checks.h"
+
+using namespace swytest;
+using std::chrono::milliseconds;
+
+namespace {
+
+// The admin port, from "switchyard: admin listening address=127.0.0.1:PORT".
+uint16_t adminPort(const ProxyProcess& proxy) {
+  for (const std::string& line : proxy.stderrLines()) {
+    static const std::string kPrefix = "switchyard: admin listening address=127.0.0.1:";
+    if (line.rfind(kPrefix, 0) == 0)
+      return static_cast<uint16_t>(std::stoi(line.substr(kPrefix.size())));
+  }
+  return 0;
+}
+
+ProxyConfig withAdmin(ProxyConfig cfg) {
+  cfg.extra_top = "admin: {address: 127.0.0.1:0}\n";
+  return cfg;
+}
+
+Response call(uint16_t port, std::string_view method, std::string_view target,
+              std::string_view body = "", std::string_view type = "application/json") {
+  RawClient c(port);
+  std::string extra;
+  if (!body.empty() || method == "PUT" || method == "POST") {
+    extra = "Content-Type: " + std::string(type) + "\r\n";
+    if (body.empty()) extra += "Content-Length: 0\r\n"; // makeRequest adds it for a body
+  }
+  return c.roundTrip(makeRequest(method, target, "127.0.0.1", extra, body), milliseconds(5000));
+}
+
+// A strict reader of the Prometheus text format 0.0.4: every line is a HELP,
+// a TYPE or a sample of a declared family, names and labels are well formed,
+// values are numbers, histogram buckets are cumulative and end in +Inf equal
+// to _count. Samples are keyed "name{labels as written}".
+struct Metrics {
+  std::map<std::string, double> samples;
+  std::map<std::string, std::string> types;
+  std::vector<std::string> problems;
+
+  explicit Metrics(const std::string& text) {
+    static const std::regex kHelp(R"(^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+$)");
+    static const std::regex kType(
+        R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)");
+    static const std::regex kSample(
+        R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*)\})? (\S+)$)");
+    std::istringstream in(text);
+    std::string line;
+    std::set<std::string> helped;
+    std::map<std::string, std::vector<std::pair<std::string, double>>> buckets; // series -> (le, v)
+    while (std::getline(in, line)) {
+      std::smatch m;
+      if (line.empty()) {
+        problems.push_back("empty line");
+      } else if (std::regex_match(line, m, kHelp)) {
+        helped.insert(m[1]);
+      } else if (std::regex_match(line, m, kType)) {
+        if (!types.emplace(m[1], m[2]).second) problems.push_back("TYPE twice: " + line);
+        if (!helped.count(m[1])) problems.push_back("TYPE before HELP: " + line);
+      } else if (std::regex_match(line, m, kSample)) {
+        const std::string name = m[1];
+        std::string family = name;
+        for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+          const std::string s = suffix;
+          if (!types.count(family) && family.size() > s.size() &&
+              family.compare(family.size() - s.size(), s.size(), s) == 0)
+            family = family.substr(0, family.size() - s.size());
+        }
+        if (!types.count(family)) problems.push_back("sample of an undeclared family: " + line);
+        char* end = nullptr;
+        const std::string value = m[4];
+        double v = value == "+Inf" ? INFINITY : std::strtod(value.c_str(), &end);
+        if (value != "+Inf" && (end == nullptr || *end != '\0'))
+          problems.push_back("bad value: " + line);
+        const std::string key = name + "{" + std::string(m[3]) + "}";
+        if (!samples.emplace(key, v).second) problems.push_back("sample twice: " + line);
+        if (name.size() > 7 && name.compare(name.size() - 7, 7, "_bucket") == 0) {
+          std::string labels = m[3];
+          size_t le = labels.find("le=\"");
+          if (le == std::string::npos) {
+            problems.push_back("bucket without le: " + line);
+          } else {
+            size_t close = labels.find('"', le + 4);
+            std::string series = labels.substr(0, le);
+            buckets[name + "{" + series].push_back({labels.substr(le + 4, close - le - 4), v});
+          }
+        }
+      } else {
+        problems.push_back("not a HELP, TYPE or sample line: " + line);
+      }
+    }
+    for (const auto& [series, list] : buckets) {
+      double last = -1;
+      for (const auto& [le, v] : list) {
+        if (v < last) problems.push_back("buckets not cumulative in " + series);
+        last = v;
+      }
+      if (list.empty() || list.back().first != "+Inf")
+        problems.push_back("no +Inf bucket in " + series);
+    }
+  }
+  // "name{labels}", or "name" for a sample without labels.
+  double at(const std::string& key) const {
+    auto it = samples.find(key.find('{') == std::string::npos ? key + "{}" : key);
+    return it == samples.end() ? -1 : it->second;
+  }
+};
+
+} // namespace
+
+TEST_SUITE_BEGIN("e2e");
+
+TEST_CASE("admin: off unless configured; a config error for a public admin address") {
+  FakeUpstream up("app1");
+  ProxyProcess proxy;
+  startOrFail(proxy, singleUpstream(up.port()));
+  CHECK(adminPort(proxy) == 0);
+  ProxyConfig open = singleUpstream(up.port());
+  open.extra_top = "admin: {address: 0.0.0.0:9901}\n";
+  TempDir dir;
+  RunResult r = runSwitchyard({"-t", "-c", dir.write("admin.yaml", open.render())});
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("admin.address: the admin listener must be on a loopback address") !=
+        std::string::npos);
+}
+
+TEST_CASE("admin: /metrics is valid Prometheus text and counts what happened") {
+  FakeUpstream up("app1");
+  ProxyProcess proxy;
+  ProxyConfig cfg;
+  cfg.addPool("app", {{"app1", up.port()}});
+  cfg.addRoute("{name: api, match: {path_prefix: /api}, pool: app}");
+  startOrFail(proxy, withAdmin(cfg));
+  const uint16_t admin = adminPort(proxy);
+  REQUIRE(admin != 0);
+  for (int i = 0; i < 7; ++i)
+    CHECK(httpGet(proxy.port(), "/api/x").status() == 200);
+  for (int i = 0; i < 3; ++i)
+    CHECK(httpGet(proxy.port(), "/nowhere").status() == 404);
+  REQUIRE(proxy.waitForAccessLog(10).size() == 10);
+
+  Response r = httpGet(admin, "/metrics", "127.0.0.1");
+  REQUIRE(r.status() == 200);
+  CHECK(r.headers().valueOr("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
+  Metrics m(r.body());
+  std::string problems;
+  for (const std::string& p : m.problems)
+    problems += p + "\n";
+  INFO(problems);
+  CHECK(m.problems.empty());
+  CHECK(m.types["switchyard_requests_total"] == "counter");
+  CHECK(m.types["switchyard_request_duration_seconds"] == "histogram");
+  CHECK(m.at("switchyard_requests_total{route=\"api\",status_class=\"2xx\"}") == 7);
+  CHECK(m.at("switchyard_requests_total{route=\"(no route)\",status_class=\"4xx\"}") == 3);
+  CHECK(m.at("switchyard_request_duration_seconds_count{route=\"api\"}") == 7);
+  CHECK(m.at("switchyard_request_duration_seconds_bucket{route=\"api\",le=\"+Inf\"}") == 7);
+  CHECK(m.at("switchyard_upstream_requests_total{pool=\"app\",server=\"app1\",status_class="
+             "\"2xx\"}") == 7);
+  CHECK(m.at("switchyard_server_up{pool=\"app\",server=\"app1\"}") == 1);
+  CHECK(m.at("switchyard_server_health{pool=\"app\",server=\"app1\",health=\"up\"}") == 1);
+  CHECK(m.at("switchyard_downstream_connections_total{listener=\"public\"}") >= 10);
+  CHECK(m.at("switchyard_config_generation") == 1);
+  CHECK(m.at("switchyard_config_reloads_total{result=\"ok\"}") == 0);
+}
+
+TEST_CASE("admin: drain takes a server out for new requests while one in flight finishes") {
+  FakeUpstream slow("app1", [](const UpstreamRequest& r) {
+    if (r.message.target == "/slow") return Reply::ok("app1-slow").holdFor(milliseconds(5000));
+    return Reply::ok("app1");
+  });
+  FakeUpstream other("app2");
+  ProxyProcess proxy;
+  ProxyConfig cfg;
+  cfg.addPool("web", {{"app1", slow.port()}, {"app2", other.port()}}, "sticky: {}");
+  cfg.addRoute("{name: all, pool: web}");
+  startOrFail(proxy, withAdmin(cfg));
+  const uint16_t admin = adminPort(proxy);
+  REQUIRE(admin != 0);
+
+  // A sticky user on app1, and a slow request in flight on app1.
+  Response first = httpGet(proxy.port(), "/");
+  std::string cookie;
+  for (int i = 0; i < 4 && first.body() != "app1"; ++i)
+    first = httpGet(proxy.port(), "/");
+  REQUIRE(first.body() == "app1");
+  cookie = first.headers().valueOr("Set-Cookie");
+  cookie = cookie.substr(0, cookie.find(';'));
+  RawClient inflight(proxy.port());
+  REQUIRE(inflight.send(makeRequest("GET", "/slow", "example.test", "Cookie: " + cookie + "\r\n")));
+  REQUIRE(slow.waitForRequests(2, milliseconds(3000)));
+
+  Response put = call(admin, "PUT", "/api/pools/web/servers/app1", R"({"state": "drain"})");
+  INFO(put.describe());
+  REQUIRE(put.status() == 200);
+  CHECK(put.body().find("\"state\":\"drain\"") != std::string::npos);
+  CHECK(proxy.waitForStderr("switchyard: admin: pool=web server=app1 state ready -> drain",
+                            milliseconds(2000)));
+  const size_t app1_before = slow.requestCount();
+  for (int i = 0; i < 6; ++i) {
+    RawClient c(proxy.port());
+    Response r =
+        c.roundTrip(makeRequest("GET", "/n", "example.test", "Cookie: " + cookie + "\r\n"));
+    CHECK(r.status() == 200);
+    CHECK(r.body() == "app2"); // the sticky user moved too
+  }
+  CHECK(slow.requestCount() == app1_before);
+  slow.release();
+  Response done = inflight.readResponse(milliseconds(5000));
+  CHECK(done.status() == 200);
+  CHECK(done.body() == "app1-slow"); // the request in flight finished on the drained server
+
+  Response pools = httpGet(admin, "/api/pools", "127.0.0.1");
+  CHECK(pools.body().find(R"("name":"app1","address":"127.0.0.1:)") != std::string::npos);
+  CHECK(pools.body().find(R"("state":"drain","health":"up")") != std::string::npos);
+
+  REQUIRE(call(admin, "PUT", "/api/pools/web/servers/app1", R"({"state":"ready"})").status() ==
+          200);
+  bool back = false;
+  for (int i = 0; i < 6 && !back; ++i)
+    back = httpGet(proxy.port(), "/again").body() == "app1";
+  CHECK(back);
+}
+
+TEST_CASE("admin: a run-time weight changes the share; the state survives a reload") {
+  FakeUpstream a("a"), b("b");
+  ProxyProcess proxy;
+  ProxyConfig cfg;
+  cfg.addPool("web", {{"a", a.port()}, {"b", b.port()}});
+  cfg.addRoute("{name: all, pool: web}");
+  startOrFail(proxy, withAdmin(cfg));
+  const uint16_t admin = adminPort(proxy);
+  REQUIRE(call(admin, "PUT", "/api/pools/web/servers/a", R"({"weight": 3})").status() == 200);
+  int to_a = 0;
+  for (int i = 0; i < 40; ++i)
+    to_a += httpGet(proxy.port(), "/w").body() == "a" ? 1 : 0;
+  CHECK(to_a == 30); // round robin, 3 : 1
+
+  REQUIRE(call(admin, "PUT", "/api/pools/web/servers/b", R"({"state": "maint"})").status() == 200);
+  Response reload = call(admin, "POST", "/api/reload", "");
+  INFO(reload.describe());
+  REQUIRE(reload.status() == 200);
+  CHECK(reload.body().find(R"("result":"ok","generation":2)") != std::string::npos);
+  REQUIRE(proxy.waitForStderr("switchyard: reloaded generation=2 ", milliseconds(5000)));
+  for (int i = 0; i < 5; ++i)
+    CHECK(httpGet(proxy.port(), "/r").body() == "a"); // b is still in maintenance
+  Response pools = httpGet(admin, "/api/pools", "127.0.0.1");
+  CHECK(pools.body().find(R"("weight":3,"configured_weight":1,"state":"ready")") !=
+        std::string::npos);
+  CHECK(pools.body().find(R"("state":"maint")") != std::string::npos);
+}
+
+TEST_CASE("admin: POST /api/reload with a broken file answers 422 with the errors") {
+  FakeUpstream up("app1");
+  ProxyProcess proxy;
+  startOrFail(proxy, withAdmin(singleUpstream(up.port())));
+  const uint16_t admin = adminPort(proxy);
+  {
+    std::ofstream out(proxy.configPath(), std::ios::app);
+    out << "  - {name: broken, pool: missing}\n";
+  }
+  Response r = call(admin, "POST", "/api/reload", "");
+  INFO(r.describe());
+  CHECK(r.status() == 422);
+  CHECK(r.body().find(R"("result":"failed","generation":1)") != std::string::npos);
+  CHECK(r.body().find("unknown pool 'missing'") != std::string::npos);
+  Metrics m(httpGet(admin, "/metrics", "127.0.0.1").body());
+  CHECK(m.at("switchyard_config_reloads_total{result=\"failed\"}") == 1);
+  CHECK(m.at("switchyard_config_last_reload_successful") == 0);
+  CHECK(httpGet(proxy.port(), "/still").status() == 200);
+}
+
+TEST_CASE("admin: bad requests get a clear 4xx; the page is served with its policy") {
+  FakeUpstream up("app1");
+  ProxyProcess proxy;
+  startOrFail(proxy, withAdmin(singleUpstream(up.port())));
+  const uint16_t admin = adminPort(proxy);
+  struct Case {
+    const char* method;
+    const char* target;
+    const char* body;
+    const char* type;
+    int status;
+    const char* says;
+  } cases[] = {
+      {"GET", "/nope", "", "application/json", 404, "no such admin endpoint"},
+      {"GET", "/api/reload", "", "application/json", 405, "use POST"},
+      {"DELETE", "/api/pools/app/servers/app1", "", "application/json", 405, "use PUT"},
+      {"PUT", "/api/pools/app/servers/ghost", R"({"state":"drain"})", "application/json", 404,
+       "no server 'ghost' in pool 'app'"},
+      {"PUT", "/api/pools/app/servers/app1", R"({"state":"off"})", "application/json", 400,
+       "unknown state"},
+      {"PUT", "/api/pools/app/servers/app1", R"({"state":"drain","x":1})", "application/json", 400,
+       "unknown field"},
+      {"PUT", "/api/pools/app/servers/app1", R"({"weight":-2})", "application/json", 400,
+       "whole number from 1 to 1000000"},
+      {"PUT", "/api/pools/app/servers/app1", "state=drain", "application/json", 400,
+       "expected a JSON object"},
+      {"PUT", "/api/pools/app/servers/app1", "{}", "application/json", 400, "nothing to change"},
+      {"PUT", "/api/pools/app/servers/app1", R"({"state":"drain"})", "text/plain", 415,
+       "application/json"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.method);
+    CAPTURE(c.target);
+    CAPTURE(c.body);
+    Response r = call(admin, c.method, c.target, c.body, c.type);
+    INFO(r.describe());
+    CHECK(r.status() == c.status);
+    CHECK(r.body().find(c.says) != std::string::npos);
+    CHECK(r.headers().valueOr("Connection") == "close");
+  }
+  CHECK(httpGet(proxy.port(), "/").body() == "app1"); // nothing was drained by the bad ones
+
+  Response page = httpGet(admin, "/", "127.0.0.1");
+  CHECK(page.status() == 200);
+  CHECK(page.headers().valueOr("Content-Type") == "text/html; charset=utf-8");
+  CHECK(page.headers().valueOr("Content-Security-Policy").find("default-src 'none'") == 0);
+  CHECK(page.body().find("/api/stats") != std::string::npos);
+  Response stats = httpGet(admin, "/api/stats", "127.0.0.1");
+  CHECK(stats.status() == 200);
+  CHECK(stats.body().find(R"("generation":1)") != std::string::npos);
+  CHECK(stats.body().find(R"("pools":[{"name":"app","balance":"round_robin")") !=
+        std::string::npos);
+}
