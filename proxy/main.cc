@@ -14,7 +14,8 @@ constexpr const char* kUsage =
     "       switchyard --version       print the version\n"
     "       switchyard --help          this text\n"
     "signals: SIGTERM drains (finish in-flight requests, exit by timeouts.drain); SIGINT exits "
-    "now;\n         SIGHUP reloads the config file (a config with errors changes nothing)\n";
+    "now;\n         SIGHUP reloads the config file (a config with errors changes nothing); "
+    "SIGUSR1\n         reopens the access log file (after logrotate moved it)\n";
 
 int usageError(const char* what) {
   fprintf(stderr, "switchyard: %s\n%s", what, kUsage);

@@ -97,7 +97,7 @@ struct MainLoop final : public admin::Control {
   std::unique_ptr<HealthChecker> checker;
   uv::Async done;
   uv::Async reloaded; // a worker applied a reload
-  uv::Signal term, intr, hup;
+  uv::Signal term, intr, hup, usr1;
   uv::Timer deadline;
   uv::Timer srm_check;
   uv::Timer refusal_log; // flushes rate-limited refusal lines still pending
@@ -135,6 +135,7 @@ struct MainLoop final : public admin::Control {
     term.close();
     intr.close();
     hup.close();
+    usr1.close();
     deadline.close();
     srm_check.close();
     refusal_log.close();
@@ -363,6 +364,7 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot, const std::string
   m.term.open(&m, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
   m.intr.open(&m, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
   m.hup.open(&m, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
+  m.usr1.open(&log, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
   uv_signal_start(
       m.term.get(),
       [](uv_signal_t* s, int) {
@@ -381,6 +383,20 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot, const std::string
         if (auto* self = static_cast<MainLoop*>(s->data)) self->reload();
       },
       SIGHUP);
+  uv_signal_start(
+      m.usr1.get(),
+      [](uv_signal_t* s, int) {
+        auto* sink = static_cast<AccessLogSink*>(s->data);
+        if (sink == nullptr) return;
+        std::string problem = sink->reopen();
+        if (problem.empty() && !sink->path().empty()) {
+          fprintf(stderr, "switchyard: reopened access log %s\n", sink->path().c_str());
+        } else if (!problem.empty()) {
+          fprintf(stderr, "switchyard: %s; still writing to the old file\n", problem.c_str());
+        }
+        fflush(stderr);
+      },
+      SIGUSR1);
 
   if (snapshot->admin.length > 0) {
     m.admin = std::make_unique<admin::AdminServer>(m.loop, m);

@@ -24,8 +24,20 @@ bool AccessLogSink::open(const config::AccessLog& cfg, std::string* error) {
       return false;
     }
     owned_ = true;
+    path_ = cfg.path;
   }
   return true;
+}
+
+std::string AccessLogSink::reopen() {
+  if (!owned_ || fd_ < 0) return "";
+  int fresh = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fresh < 0) return "cannot reopen access log " + path_ + ": " + std::strerror(errno);
+  int rc = ::dup3(fresh, fd_, O_CLOEXEC);
+  int err = errno;
+  ::close(fresh);
+  if (rc < 0) return "cannot reopen access log " + path_ + ": " + std::strerror(err);
+  return "";
 }
 
 AccessLogSink::~AccessLogSink() {

@@ -20,10 +20,18 @@ public:
   bool enabled() const { return fd_ >= 0; }
   config::LogFormat format() const { return format_; }
   void write(std::string_view line) const noexcept;
+  // SIGUSR1 (logrotate): opens the file path again and puts it in place of
+  // the open file with dup2(), which is atomic for the workers' write()s: a
+  // line goes whole to the old file or whole to the new one, no lock taken.
+  // Returns "" when done or when the log is stdout/stderr/off (nothing to
+  // reopen), else what went wrong (the old file stays in use).
+  std::string reopen();
+  const std::string& path() const { return path_; }
 
 private:
   int fd_ = -1;
   bool owned_ = false;
+  std::string path_; // a file's path; empty for stdout/stderr
   config::LogFormat format_ = config::LogFormat::kText;
 };
 

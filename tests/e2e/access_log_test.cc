@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -164,3 +165,40 @@ TEST_CASE("access log: a file path receives the JSON lines") {
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("access log: SIGUSR1 reopens the file after logrotate moved it") {
+  FakeUpstream up("app1");
+  TempDir dir;
+  const std::string path = dir.path() + "/access.log";
+  ProxyConfig cfg = singleUpstream(up.port());
+  cfg.access_log = "{format: json, path: " + path + "}";
+  ProxyProcess proxy;
+  startOrFail(proxy, cfg);
+  auto readAll = [](const std::string& file) {
+    std::ifstream in(file);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  // The line of an exchange is written before the next request on the same
+  // connection is read: after the "/sync" answer, `target`'s line is there.
+  RawClient c(proxy.port());
+  auto logged = [&](const std::string& target) {
+    REQUIRE(c.roundTrip(makeRequest("GET", target)).status() == 200);
+    REQUIRE(c.roundTrip(makeRequest("GET", "/sync")).status() == 200);
+  };
+  logged("/before-rotate");
+  CHECK(readAll(path).find("/before-rotate") != std::string::npos);
+  REQUIRE(std::rename(path.c_str(), (path + ".1").c_str()) == 0); // what logrotate does
+  logged("/still-old-file");
+  proxy.signal(SIGUSR1);
+  REQUIRE(proxy.waitForStderr("switchyard: reopened access log " + path, milliseconds(3000)));
+  logged("/after-rotate");
+  const std::string rotated = readAll(path + ".1");
+  const std::string fresh = readAll(path);
+  CHECK(rotated.find("/before-rotate") != std::string::npos);
+  CHECK(rotated.find("/still-old-file") != std::string::npos);
+  CHECK(rotated.find("/after-rotate") == std::string::npos);
+  CHECK(fresh.find("/after-rotate") != std::string::npos);
+  CHECK(fresh.find("/before-rotate") == std::string::npos);
+  std::remove((path + ".1").c_str());
+  std::remove(path.c_str());
+}
