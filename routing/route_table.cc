@@ -1,6 +1,9 @@
 #include "routing/route_table.h"
 
+#include <algorithm>
+#include <functional>
 #include <map>
+#include <optional>
 
 #include "routing/regex_set.h"
 #include "routing/request_fields.h"
@@ -65,6 +68,15 @@ bool findFirstCookie(const RequestView& request, std::string_view name, std::str
   return false;
 }
 
+// A source table's value: the rule's index in MatchDef::sources, shifted
+// left, with bit 0 set for an include; lookup() then says both whether the
+// longest prefix admits the client and (for explain) which rule it is.
+int sourceValue(size_t rule, bool exclude) {
+  return static_cast<int>(rule << 1) | (exclude ? 0 : 1);
+}
+bool sourceIncludes(int value) { return (value & 1) != 0; }
+size_t sourceRule(int value) { return static_cast<size_t>(value) >> 1; }
+
 } // namespace
 
 struct RouteTable::Impl {
@@ -88,6 +100,11 @@ struct RouteTable::Impl {
   bool sourceHolds(size_t route, const RequestView& request) const noexcept;
   bool regexConditionsHold(size_t route, const RequestView& request, MatchScratch& scratch) const;
   void evaluateKey(size_t key, const RequestView& request, MatchScratch& scratch) const;
+
+  // explain(): `scratch` holds the regex verdicts of one request across routes.
+  RouteVerdict explainRoute(size_t route, const RequestView& request, MatchScratch& scratch) const;
+  bool regexVerdict(uint32_t id, const RequestView& request, MatchScratch& scratch) const;
+  ConditionVerdict sourceVerdict(size_t route, const RequestView& request) const;
 
   // Build-time only: (kind, name) -> index into keys.
   std::map<std::pair<KeyKind, std::string>, uint32_t> key_index;
@@ -129,13 +146,13 @@ bool RouteTable::Impl::addNamedConditions(size_t index, KeyKind kind, std::strin
   return true;
 }
 
-// Include = 1, exclude = 0: lookup() then says which rule is the longest.
 bool RouteTable::Impl::addSources(size_t index, const std::vector<SourceRule>& rules,
                                   RouteSummary* summary, std::string* error) {
   if (rules.empty()) return true;
   CidrTable table;
-  for (const SourceRule& rule : rules) {
-    if (!table.add(rule.cidr, rule.exclude ? 0 : 1)) {
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const SourceRule& rule = rules[i];
+    if (!table.add(rule.cidr, sourceValue(i, rule.exclude))) {
       if (error)
         *error = fieldPath(index, "source") + ": " + formatCidr(rule.cidr) + " is listed twice";
       return false;
@@ -151,7 +168,7 @@ bool RouteTable::Impl::sourceHolds(size_t route, const RequestView& request) con
   if (source < 0) return true;
   if (request.client == nullptr) return false;
   std::optional<int> verdict = sources[static_cast<size_t>(source)].lookup(*request.client);
-  return verdict.has_value() && *verdict == 1;
+  return verdict.has_value() && sourceIncludes(*verdict);
 }
 
 // Conditions get ids in MatchDef order, so a route checks host, path,
@@ -275,5 +292,202 @@ int RouteTable::match(const RequestView& request, MatchScratch& scratch) const {
 size_t RouteTable::size() const { return impl_ ? impl_->routes.size() : 0; }
 
 const RouteDef& RouteTable::route(size_t index) const { return impl_->routes[index]; }
+
+// ---- explain(): the admin API's slow path, never called per request ----
+
+namespace {
+
+constexpr size_t kMaxShownBytes = 256;
+
+// Request bytes as explain shows them (a peer chose them and an admin page
+// prints them): '\' and non-printable bytes escaped, cut after kMaxShownBytes.
+std::string shown(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < std::min(text.size(), kMaxShownBytes); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c < 0x20 || c >= 0x7f) {
+      out += {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  if (text.size() > kMaxShownBytes) out += "... (" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
+
+// Values that may be empty or hold spaces (header, cookie, query, host).
+std::string quoted(std::string_view text) { return "'" + shown(text) + "'"; }
+
+std::string hostCondition(const std::string& pattern) {
+  return pattern.starts_with("(?i)") ? "host ~ " + pattern : "host ~ (?i)" + pattern;
+}
+
+std::string methodCondition(const std::vector<std::string>& methods) {
+  std::string out = "method in [";
+  for (size_t i = 0; i < methods.size(); ++i)
+    out += (i == 0 ? "" : ", ") + methods[i];
+  return out + "]";
+}
+
+std::string sourceCondition(const std::vector<SourceRule>& rules) {
+  std::string out = "source ";
+  for (size_t i = 0; i < rules.size(); ++i)
+    out +=
+        (i == 0 ? "" : ",") + std::string(rules[i].exclude ? "!" : "") + formatCidr(rules[i].cidr);
+  return out;
+}
+
+std::string headerDetail(const RequestView& request, const std::string& name) {
+  std::string lower = toLowerAscii(name);
+  std::vector<std::string_view> values;
+  for (const Header& header : request.headers) {
+    if (equalsLowercase(header.name, lower)) values.push_back(header.value);
+  }
+  if (values.empty()) return "no " + name + " header";
+  if (values.size() == 1) return name + " is " + quoted(values[0]);
+  std::string out = "none of " + std::to_string(values.size()) + " " + name + " headers matches:";
+  for (size_t i = 0; i < values.size(); ++i)
+    out += (i == 0 ? " " : ", ") + quoted(values[i]);
+  return out;
+}
+
+// Only the first occurrence counts in match(); say so when there are more.
+std::string firstOfNote(size_t count) {
+  if (count < 2) return {};
+  return " (first of " + std::to_string(count) + "; only the first counts)";
+}
+
+std::string cookieDetail(const RequestView& request, const std::string& name) {
+  std::string_view first;
+  size_t count = 0;
+  for (const Header& header : request.headers) {
+    if (!equalsLowercase(header.name, "cookie")) continue;
+    std::string_view rest = header.value;
+    std::string_view value;
+    // `value` points into `rest`, past the name and '=': resume after it.
+    while (findCookie(rest, name, &value)) {
+      if (count++ == 0) first = value;
+      rest.remove_prefix(static_cast<size_t>(value.data() + value.size() - rest.data()));
+    }
+  }
+  if (count == 0) return "cookie " + name + " absent";
+  return "cookie " + name + " is " + quoted(first) + firstOfNote(count);
+}
+
+// Counts parameters named `name` with findQueryParam's rules.
+size_t countQueryParams(std::string_view query, std::string_view name) {
+  size_t count = 0;
+  while (!query.empty()) {
+    size_t end = query.find('&');
+    std::string_view param = query.substr(0, end);
+    query.remove_prefix(end == std::string_view::npos ? query.size() : end + 1);
+    if (!param.empty() && param.substr(0, param.find('=')) == name) ++count;
+  }
+  return count;
+}
+
+std::string queryDetail(const RequestView& request, const std::string& name) {
+  std::string_view raw;
+  if (!findQueryParam(request.query, name, &raw)) return "query " + name + " absent";
+  std::string decoded;
+  decodeQueryValue(raw, &decoded);
+  std::string out = "query " + name + " is " + quoted(decoded);
+  if (decoded != raw) out += " (raw " + quoted(raw) + ")";
+  return out + firstOfNote(countQueryParams(request.query, name));
+}
+
+void addVerdict(std::vector<ConditionVerdict>* out, std::string condition, bool ok,
+                const std::function<std::string()>& detail) {
+  out->push_back(ConditionVerdict{std::move(condition), ok, ok ? std::string() : detail()});
+}
+
+} // namespace
+
+// The same flags match() reads: each key's set runs once, via evaluateKey.
+bool RouteTable::Impl::regexVerdict(uint32_t id, const RequestView& request,
+                                    MatchScratch& scratch) const {
+  uint32_t key = condition_key[id];
+  if (!scratch.key_done[key]) evaluateKey(key, request, scratch);
+  return scratch.regex_ok[id] != 0;
+}
+
+ConditionVerdict RouteTable::Impl::sourceVerdict(size_t route, const RequestView& request) const {
+  const std::vector<SourceRule>& rules = routes[route].match.sources;
+  ConditionVerdict verdict{sourceCondition(rules), false, {}};
+  if (request.client == nullptr) {
+    verdict.detail = "no client address";
+    return verdict;
+  }
+  std::string client = "client " + formatIp(*request.client);
+  std::optional<int> value =
+      sources[static_cast<size_t>(summaries[route].source)].lookup(*request.client);
+  if (!value) {
+    verdict.detail = client + " is not in any prefix";
+  } else if (sourceIncludes(*value)) {
+    verdict.ok = true;
+  } else {
+    verdict.detail = client + " is excluded by !" + formatCidr(rules[sourceRule(*value)].cidr);
+  }
+  return verdict;
+}
+
+// Regex condition ids run host, path, headers, cookies, query (addRoute's
+// order), so walking the MatchDef in that order visits [begin, end) in turn.
+RouteVerdict RouteTable::Impl::explainRoute(size_t route, const RequestView& request,
+                                            MatchScratch& scratch) const {
+  const MatchDef& match = routes[route].match;
+  RouteVerdict verdict{route, routes[route].name, false, {}};
+  std::vector<ConditionVerdict>* out = &verdict.conditions;
+  uint32_t id = summaries[route].begin;
+  auto regex = [&] { return regexVerdict(id++, request, scratch); };
+  if (!match.host_regex.empty()) {
+    addVerdict(out, hostCondition(match.host_regex), regex(),
+               [&] { return "host is " + quoted(request.host); });
+  }
+  auto path_is = [&] { return "path is " + shown(request.path); };
+  switch (match.path_kind) {
+  case PathKind::kAny: break;
+  case PathKind::kExact:
+    addVerdict(out, "path " + match.path, request.path == match.path, path_is);
+    break;
+  case PathKind::kPrefix:
+    addVerdict(out, "path_prefix " + match.path, request.path.starts_with(match.path), path_is);
+    break;
+  case PathKind::kRegex: addVerdict(out, "path ~ " + match.path, regex(), path_is); break;
+  }
+  if (!match.methods.empty()) {
+    addVerdict(out, methodCondition(match.methods), methodMatches(match, request.method),
+               [&] { return "method is " + shown(request.method); });
+  }
+  for (const auto& [name, pattern] : match.headers)
+    addVerdict(out, "header " + name + " ~ " + pattern, regex(),
+               [&] { return headerDetail(request, name); });
+  for (const auto& [name, pattern] : match.cookies)
+    addVerdict(out, "cookie " + name + " ~ " + pattern, regex(),
+               [&] { return cookieDetail(request, name); });
+  for (const auto& [name, pattern] : match.query)
+    addVerdict(out, "query " + name + " ~ " + pattern, regex(),
+               [&] { return queryDetail(request, name); });
+  if (summaries[route].source >= 0) out->push_back(sourceVerdict(route, request));
+  if (out->empty()) out->push_back(ConditionVerdict{"matches every request", true, {}});
+  verdict.matched = std::all_of(out->begin(), out->end(), [](const auto& c) { return c.ok; });
+  return verdict;
+}
+
+std::vector<RouteVerdict> RouteTable::explain(const RequestView& request) const {
+  std::vector<RouteVerdict> verdicts;
+  if (!impl_) return verdicts;
+  MatchScratch scratch;
+  scratch.regex_ok.assign(impl_->condition_key.size(), 0);
+  scratch.key_done.assign(impl_->keys.size(), 0);
+  for (size_t i = 0; i < impl_->routes.size(); ++i) {
+    verdicts.push_back(impl_->explainRoute(i, request, scratch));
+    if (verdicts.back().matched) break;
+  }
+  return verdicts;
+}
 
 } // namespace routing

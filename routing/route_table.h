@@ -61,6 +61,31 @@ struct MatchScratch {
   std::vector<uint8_t> key_done; // per match key: its RE2::Set already ran for this request
 };
 
+// One condition of a route as explain() judged it for one request.
+struct ConditionVerdict {
+  // The condition as configured: "host ~ (?i)<re>" (host regexes are
+  // case-insensitive), "path /x", "path_prefix /api", "path ~ <re>",
+  // "method in [GET, HEAD]", "header X-Beta ~ <re>", "cookie uid ~ <re>",
+  // "query a ~ <re>", "source 10.0.0.0/8,!10.1.0.0/16"; every regex is a full
+  // match. A route without conditions has one verdict "matches every request".
+  std::string condition;
+  bool ok = false;
+  // Why it failed ("" when ok): "path is /x", "method is POST", "no X-Beta
+  // header", "X-Beta is '2'", "cookie uid absent", "query a is 'x y' (raw
+  // 'x+y')", "client 192.168.1.5 is not in any prefix", ... Request bytes are
+  // shown quoted, non-printable bytes and '\' escaped, cut after 256 bytes.
+  std::string detail;
+};
+
+struct RouteVerdict {
+  size_t route = 0; // index in the table
+  std::string name;
+  bool matched = false; // every condition holds
+  // Every condition of the route, in a fixed order: host, path, method,
+  // headers, cookies, query (each list in config order), source.
+  std::vector<ConditionVerdict> conditions;
+};
+
 class RouteTable {
 public:
   RouteTable();
@@ -84,6 +109,16 @@ public:
   // `scratch`; the one steady-state allocation left is inside RE2: a set with
   // two or more patterns allocates its match list on each pass (RE2 2022-06).
   int match(const RequestView& request, MatchScratch& scratch) const;
+
+  // Evaluates every route in order up to and including the first match (the
+  // route match() returns), with match()'s semantics: the regex verdicts come
+  // from the same compiled sets, the cheap and source conditions from the
+  // same checks, so the last verdict is matched exactly when match() returns
+  // its index (none matched: match() returns -1). Unlike match() it judges
+  // every condition of each route, not just up to the first failure. Slow
+  // path for the admin API and tests: compiles nothing, allocates freely;
+  // never call it per request. Thread-safe like match().
+  std::vector<RouteVerdict> explain(const RequestView& request) const;
 
   size_t size() const;
   const RouteDef& route(size_t index) const;
