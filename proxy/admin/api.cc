@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "proxy/admin/assets.h"
+#include "proxy/admin/explain.h"
 
 namespace proxy::admin {
 namespace {
@@ -589,6 +590,11 @@ Response handle(const Request& req, Control& control) {
     if (!allowed(req, "GET", &out)) return out;
     return json(200, "{\"pools\":" + poolsArray(control) + "}\n");
   }
+  if (req.path == "/api/explain") {
+    if (!allowed(req, "GET", &out)) return out;
+    const Generation& g = control.current();
+    return explain(*g.snapshot, *g.health, control.nowMs(), req.query);
+  }
   if (req.path == "/api/reload") {
     if (!allowed(req, "POST", &out)) return out;
     return reload(control);
@@ -615,7 +621,7 @@ Response handle(const Request& req, Control& control) {
     }
   }
   return error(404, "no such admin endpoint: " + std::string(req.path) +
-                        " (try /, /metrics, /api/stats, /api/pools, /api/reload)");
+                        " (try /, /metrics, /api/stats, /api/pools, /api/explain, /api/reload)");
 }
 
 } // namespace proxy::admin

@@ -7,6 +7,8 @@
 //   GET  /api/stats                        everything the stats page shows (JSON)
 //   GET  /api/pools                        pools and servers with health and state (JSON)
 //   PUT  /api/pools/{pool}/servers/{server} {"state": "ready"|"drain"|"maint", "weight": N}
+//   GET  /api/explain?method=&path=&host=&header=N:V&cookie=N:V&query=N:V&client=IP
+//                                          which route, variant and server, and why (explain.h)
 //   POST /api/reload                       reload the config file (as SIGHUP), say how it went
 #pragma once
 

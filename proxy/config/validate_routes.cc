@@ -2,6 +2,8 @@
 // scheme, status and port, path kinds, regexes (compiled once here through
 // routing::checkRegex), methods, header/cookie names, unique experiment names,
 // and warnings for unreachable routes and unused pools.
+#include <strings.h>
+
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -182,6 +184,75 @@ void checkPoolRef(const Value<std::string>& ref, const std::vector<std::string_v
   diags.error(ref.loc, "unknown pool '" + name + "'" + suggestion(name, pools) + "; " + known);
 }
 
+// ---- routes an earlier route shadows ---------------------------------------
+// covers(a, b): every request that matches b also matches a, judged
+// conservatively from the conditions as written (a regex only covers the
+// same regex); false means "not proven", never "b is reachable".
+
+bool sameText(const Value<std::string>& a, const Value<std::string>& b) {
+  return a.set && b.set && a.value == b.value;
+}
+
+bool startsWith(const Value<std::string>& text, const std::string& prefix) {
+  return text.set && text.value.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool pathCovers(const MatchSpec& a, const MatchSpec& b) {
+  if (a.path.set) return sameText(a.path, b.path);
+  if (a.path_prefix.set)
+    return startsWith(b.path, a.path_prefix.value) ||
+           startsWith(b.path_prefix, a.path_prefix.value);
+  if (a.path_regex.set) return sameText(a.path_regex, b.path_regex);
+  return true;
+}
+
+bool methodsCover(const MatchSpec& a, const MatchSpec& b) {
+  if (a.methods.empty()) return true;
+  if (b.methods.empty()) return false;
+  for (const Value<std::string>& m : b.methods) {
+    bool listed = false;
+    for (const Value<std::string>& n : a.methods)
+      listed = listed || n.value == m.value;
+    if (!listed) return false;
+  }
+  return true;
+}
+
+// Every pattern of `a` stands in `b` too (same name, same regex).
+bool patternsCover(const std::vector<PatternSpec>& a, const std::vector<PatternSpec>& b,
+                   bool names_ignore_case) {
+  for (const PatternSpec& p : a) {
+    bool found = false;
+    for (const PatternSpec& q : b) {
+      bool same_name = names_ignore_case
+                           ? strcasecmp(p.name.value.c_str(), q.name.value.c_str()) == 0
+                           : p.name.value == q.name.value;
+      found = found || (same_name && p.regex.value == q.regex.value);
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+bool sourcesCover(const CidrListSpec& a, const CidrListSpec& b) {
+  if (!a.present) return true;
+  if (!b.present || a.items.size() != b.items.size()) return false;
+  for (size_t i = 0; i < a.items.size(); ++i) {
+    const CidrSpec& x = a.items[i].value;
+    const CidrSpec& y = b.items[i].value;
+    if (x.exclude != y.exclude || routing::formatCidr(x.cidr) != routing::formatCidr(y.cidr))
+      return false;
+  }
+  return true;
+}
+
+bool covers(const MatchSpec& a, const MatchSpec& b) {
+  if (a.host.set && !sameText(a.host, b.host)) return false;
+  return pathCovers(a, b) && methodsCover(a, b) && patternsCover(a.headers, b.headers, true) &&
+         patternsCover(a.cookies, b.cookies, false) && patternsCover(a.query, b.query, false) &&
+         sourcesCover(a.source, b.source);
+}
+
 void validateRoutes(const ConfigSpec& spec, Diagnostics& diags) {
   if (spec.routes.empty()) diags.error(spec.routes_loc, "at least one route is required");
   std::vector<std::string_view> pools = poolNames(spec);
@@ -189,6 +260,7 @@ void validateRoutes(const ConfigSpec& spec, Diagnostics& diags) {
   std::vector<const Value<std::string>*> names;
   std::vector<const Value<std::string>*> experiments;
   const RouteSpec* catch_all = nullptr;
+  std::vector<const RouteSpec*> earlier_routes;
   for (const RouteSpec& route : spec.routes) {
     if (checkName(route.name, "route", diags)) names.push_back(&route.name);
     checkPoolRef(route.pool, pools, &used, diags);
@@ -205,7 +277,15 @@ void validateRoutes(const ConfigSpec& spec, Diagnostics& diags) {
                                    catch_all->name.value + "') above matches every request");
     } else if (route.match.empty()) {
       catch_all = &route;
+    } else {
+      for (const RouteSpec* earlier : earlier_routes) {
+        if (!covers(earlier->match, route.match)) continue;
+        diags.warning(route.loc, "unreachable: " + earlier->loc.path + " ('" + earlier->name.value +
+                                     "') above matches every request this route matches");
+        break;
+      }
     }
+    earlier_routes.push_back(&route);
   }
   checkUnique(names, "route", diags);
   // The experiment salts the assignment and labels its metrics: two routes

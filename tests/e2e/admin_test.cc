@@ -339,3 +339,66 @@ TEST_CASE("admin: bad requests get a clear 4xx; the page is served with its poli
   CHECK(stats.body().find(R"("pools":[{"name":"app","balance":"round_robin")") !=
         std::string::npos);
 }
+
+TEST_CASE("admin: /api/explain says which route, variant and server, and why") {
+  FakeUpstream a("a"), b("b");
+  ProxyConfig cfg;
+  cfg.addPool("app", {{"a", a.port()}, {"b", b.port()}}, "sticky: {}");
+  cfg.addPool("beta", {{"b", b.port()}});
+  cfg.addPool("users", {{"a", a.port()}, {"b", b.port()}},
+              "balance: hash, hash_key: 'header:X-User'");
+  cfg.addRoute("{name: beta-header, match: {headers: {X-Beta: '1'}}, pool: beta}");
+  cfg.addRoute("{name: api, match: {path_prefix: /api, methods: [GET]}, pool: users}");
+  cfg.addRoute("{name: shop, match: {path_prefix: /shop}, split: {experiment: exp1, "
+               "key: 'cookie:uid', variants: [{name: control, pool: app, weight: 50}, "
+               "{name: treat, pool: beta, weight: 50}]}}");
+  cfg.addRoute("{name: default, pool: app}");
+  ProxyProcess proxy;
+  startOrFail(proxy, withAdmin(cfg));
+  const uint16_t admin = adminPort(proxy);
+  REQUIRE(admin != 0);
+  auto explain = [&](const std::string& query) {
+    Response r = httpGet(admin, "/api/explain?" + query, "127.0.0.1");
+    INFO(r.describe());
+    return r;
+  };
+
+  Response api = explain("method=GET&path=/api/users&header=X-User:alice");
+  REQUIRE(api.status() == 200);
+  const std::string& body = api.body();
+  CHECK(
+      body.find(
+          R"("name":"beta-header","matched":false,"conditions":[{"condition":"header X-Beta ~ 1","ok":false,"detail":"no X-Beta header"}])") !=
+      std::string::npos);
+  CHECK(body.find(R"("result":{"route":"api","action":"pool","pool":"users","server":{"name":")") !=
+        std::string::npos);
+  CHECK(body.find("consistent hash (Maglev) of header:X-User 'alice'") != std::string::npos);
+  // The same request, sent for real, goes to the server explain named.
+  const bool to_a = body.find(R"("server":{"name":"a")") != std::string::npos;
+  RawClient c(proxy.port());
+  Response real =
+      c.roundTrip(makeRequest("GET", "/api/users", "example.test", "X-User: alice\r\n"));
+  CHECK(real.body() == (to_a ? "a" : "b"));
+
+  Response post = explain("method=POST&path=/api/users");
+  CHECK(
+      post.body().find(R"({"condition":"method in [GET]","ok":false,"detail":"method is POST"})") !=
+      std::string::npos);
+  CHECK(post.body().find(R"("result":{"route":"default","action":"pool","pool":"app")") !=
+        std::string::npos);
+
+  Response shop = explain("path=/shop/cart&cookie=uid:42");
+  CHECK(shop.body().find(R"("action":"split","experiment":"exp1","variant":{"name":")") !=
+        std::string::npos);
+  CHECK(shop.body().find("hash of cookie:uid '42' in experiment exp1") != std::string::npos);
+
+  Response none = explain("path=/&header=X-Beta:1");
+  CHECK(none.body().find(R"("result":{"route":"beta-header","action":"pool","pool":"beta")") !=
+        std::string::npos);
+
+  Response bad = explain("path=/x&color=red");
+  CHECK(bad.status() == 400);
+  CHECK(bad.body().find("unknown parameter 'color'") != std::string::npos);
+  CHECK(explain("path=/x&client=not-an-ip").status() == 400);
+  CHECK(explain("path=/x&header=NoColon").status() == 400);
+}

@@ -294,6 +294,36 @@ routes:
   CHECK(r.warnings == expected);
 }
 
+TEST_CASE("warnings: a route shadowed by an earlier, broader one") {
+  LoadResult r = load(R"(listeners: [{name: l, address: '127.0.0.1:0'}]
+pools:
+  - {name: app, servers: [{name: a, address: '127.0.0.1:1'}]}
+routes:
+  - {name: api, pool: app, match: {path_prefix: /api}}
+  - {name: api-v1, pool: app, match: {path_prefix: /api/v1, methods: [GET]}}
+  - {name: beta, pool: app, match: {headers: {X-Beta: '1'}, methods: [GET, POST]}}
+  - {name: beta-get, pool: app, match: {headers: {x-beta: '1'}, methods: [GET], path: /b}}
+  - {name: beta-other, pool: app, match: {headers: {X-Beta: '1|2'}, methods: [GET]}}
+  - {name: exact, pool: app, match: {path: /x}}
+  - {name: exact-get, pool: app, match: {path: /x, methods: [GET]}}
+  - {name: net, pool: app, match: {source: [10.0.0.0/8]}}
+  - {name: net-narrow, pool: app, match: {source: [10.1.0.0/16]}}
+)");
+  INFO(allErrors(r));
+  REQUIRE(r.ok());
+  std::vector<std::string> expected = {
+      "test.yaml:6:5: routes[1]: unreachable: routes[0] ('api') above matches every request "
+      "this route matches",
+      "test.yaml:8:5: routes[3]: unreachable: routes[2] ('beta') above matches every request "
+      "this route matches",
+      "test.yaml:11:5: routes[6]: unreachable: routes[5] ('exact') above matches every request "
+      "this route matches",
+  };
+  // beta-other (another regex) and net-narrow (another prefix list) are not
+  // proven shadowed: the check only claims what it can show.
+  CHECK(r.warnings == expected);
+}
+
 TEST_CASE("loadFile reads a file and names it in the snapshot") {
   char path[] = "/tmp/switchyard-config-test-XXXXXX";
   int fd = mkstemp(path);
