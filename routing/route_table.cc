@@ -462,15 +462,17 @@ RouteVerdict RouteTable::Impl::explainRoute(size_t route, const RequestView& req
     addVerdict(out, methodCondition(match.methods), methodMatches(match, request.method),
                [&] { return "method is " + shown(request.method); });
   }
-  for (const auto& [name, pattern] : match.headers)
-    addVerdict(out, "header " + name + " ~ " + pattern, regex(),
-               [&] { return headerDetail(request, name); });
-  for (const auto& [name, pattern] : match.cookies)
-    addVerdict(out, "cookie " + name + " ~ " + pattern, regex(),
-               [&] { return cookieDetail(request, name); });
-  for (const auto& [name, pattern] : match.query)
-    addVerdict(out, "query " + name + " ~ " + pattern, regex(),
-               [&] { return queryDetail(request, name); });
+  for (const auto& condition :
+       match.headers) // (no structured binding: clang 14 cannot capture one)
+    addVerdict(out, "header " + condition.first + " ~ " + condition.second, regex(),
+               [&] { return headerDetail(request, condition.first); });
+  for (const auto& condition :
+       match.cookies) // (no structured binding: clang 14 cannot capture one)
+    addVerdict(out, "cookie " + condition.first + " ~ " + condition.second, regex(),
+               [&] { return cookieDetail(request, condition.first); });
+  for (const auto& condition : match.query) // (no structured binding: clang 14 cannot capture one)
+    addVerdict(out, "query " + condition.first + " ~ " + condition.second, regex(),
+               [&] { return queryDetail(request, condition.first); });
   if (summaries[route].source >= 0) out->push_back(sourceVerdict(route, request));
   if (out->empty()) out->push_back(ConditionVerdict{"matches every request", true, {}});
   verdict.matched = std::all_of(out->begin(), out->end(), [](const auto& c) { return c.ok; });

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "proxy/http/request_target.h"
 #include "proxy/session/downstream.h"
 
 namespace proxy {
@@ -22,10 +23,6 @@ bool isIdempotent(uint8_t method) {
   case HTTP_DELETE: return true;
   default: return false;
   }
-}
-
-bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && http::equalsIgnoreCase(s.substr(0, prefix.size()), prefix);
 }
 
 } // namespace
@@ -66,107 +63,19 @@ bool DownstreamSession::prepareRequest(http::MessageHead& head) {
   head_request_ = head.method == HTTP_HEAD;
   upgrade_request_ = head.upgrade;
   close_after_ = !head.keep_alive || listener_gone_;
-  if (head.method == HTTP_CONNECT) {
-    parser_.fail(ErrorKind::kBadRequest, "CONNECT is not supported by this reverse proxy");
+  if (const char* why = http::prepareRequestTarget(head, &request_)) {
+    parser_.fail(ErrorKind::kBadRequest, why);
     return false;
   }
-  // RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 message means the
-  // framing is faulty.
-  bool is10 = head.version_major == 1 && head.version_minor == 0;
-  if (is10 && head.find("transfer-encoding") >= 0) {
-    parser_.fail(ErrorKind::kBadRequest, "Transfer-Encoding in an HTTP/1.0 request");
-    return false;
-  }
-  // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in 1.0.
-  size_t hosts = head.count("host");
-  if (hosts > 1 || (!is10 && hosts == 0)) {
-    parser_.fail(ErrorKind::kBadRequest,
-                 hosts > 1 ? "more than one Host header" : "missing Host header");
-    return false;
-  }
-  std::string_view path, query, authority;
-  if (!parseTarget(head, &path, &query, &authority)) return false;
-  if (authority.empty() && hosts == 1)
-    authority = head.value(static_cast<size_t>(head.find("host")));
-  setHost(authority);
   const config::Limits& limits = snapshot_->limits;
   if (head.has_content_length && limits.max_body_bytes != 0 &&
       head.content_length > limits.max_body_bytes) {
     parser_.fail(ErrorKind::kPayloadTooLarge, "request body too large");
     return false;
   }
-  if (head.chunked) {
-    request_framing_ = http::Framing::kChunked;
-  } else if (head.has_content_length && head.content_length > 0) {
-    request_framing_ = http::Framing::kContentLength;
-  } else {
-    request_framing_ = http::Framing::kNone;
-  }
-  routeRequest(head, path, query);
+  request_framing_ = request_.framing;
+  routeRequest(head, request_.path, request_.query);
   return true;
-}
-
-// Splits the request-target (RFC 9112 section 3.2). Absolute-form carries
-// the authority, which then replaces Host; upstream gets origin-form.
-bool DownstreamSession::parseTarget(const http::MessageHead& head, std::string_view* path,
-                                    std::string_view* query, std::string_view* authority) {
-  std::string_view t = head.target();
-  if (t == "*") {
-    if (head.method != HTTP_OPTIONS) {
-      parser_.fail(ErrorKind::kBadRequest, "asterisk-form is only valid for OPTIONS");
-      return false;
-    }
-    target_.assign(t);
-    *path = t;
-    return true;
-  }
-  if (t.empty() || t.front() != '/') {
-    size_t skip = startsWithIgnoreCase(t, "http://")    ? 7
-                  : startsWithIgnoreCase(t, "https://") ? 8
-                                                        : 0;
-    if (skip == 0) {
-      parser_.fail(ErrorKind::kBadRequest, "invalid request target");
-      return false;
-    }
-    t.remove_prefix(skip);
-    size_t slash = t.find_first_of("/?");
-    *authority = t.substr(0, slash);
-    if (authority->empty() || authority->find('@') != std::string_view::npos) {
-      parser_.fail(ErrorKind::kBadRequest, "invalid authority in request target");
-      return false;
-    }
-    t = slash == std::string_view::npos ? std::string_view() : t.substr(slash);
-    target_.assign(t.empty() || t.front() != '/' ? "/" : "");
-    target_.append(t);
-  } else {
-    target_.assign(t);
-  }
-  std::string_view origin = target_;
-  size_t hash = origin.find('#');
-  if (hash != std::string_view::npos) {
-    target_.resize(hash); // fragments are never sent (RFC 9110 section 4.2.5)
-    origin = target_;
-  }
-  size_t q = origin.find('?');
-  *path = origin.substr(0, q);
-  *query = q == std::string_view::npos ? std::string_view() : origin.substr(q + 1);
-  return true;
-}
-
-void DownstreamSession::setHost(std::string_view authority) {
-  // Strip the port: "[v6]:port", "name:port".
-  std::string_view h = authority;
-  if (!h.empty() && h.front() == '[') {
-    size_t close = h.find(']');
-    h = close == std::string_view::npos ? h : h.substr(0, close + 1);
-  } else {
-    size_t colon = h.rfind(':');
-    if (colon != std::string_view::npos) h = h.substr(0, colon);
-  }
-  host_.assign(h);
-  for (char& c : host_)
-    c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-  forward_host_.assign(authority);
 }
 
 void DownstreamSession::routeRequest(const http::MessageHead& head, std::string_view path,
@@ -174,7 +83,7 @@ void DownstreamSession::routeRequest(const http::MessageHead& head, std::string_
   header_views_.clear();
   for (size_t i = 0; i < head.fieldCount(); ++i)
     header_views_.push_back({head.name(i), head.value(i)});
-  routing::RequestView view{record_.method, path, query, host_, header_views_};
+  routing::RequestView view{record_.method, path, query, request_.host, header_views_};
   view.client = clientAddress();
   route_ = snapshot_->routes->match(view, worker_.matchScratch());
   if (route_ < 0) return;
@@ -391,8 +300,8 @@ void DownstreamSession::sendRequestHead() {
   const http::MessageHead& head = parser_.head();
   http::UpstreamRequest info;
   info.method = record_.method;
-  info.target = target_;
-  info.host = forward_host_;
+  info.target = request_.target;
+  info.host = request_.forward_host;
   info.client_ip = client_ip_;
   info.proto = tls_ ? "https" : "http";
   info.framing = request_framing_;
@@ -443,15 +352,15 @@ void DownstreamSession::sendRequestHead() {
 // and/or port (typically http -> https), answered by the proxy itself.
 void DownstreamSession::respondRedirect(const config::RouteAction& action) {
   std::string fields = "Location: " + action.redirect_scheme + "://";
-  std::string_view host = forward_host_;
+  std::string_view host = request_.forward_host;
   if (!host.empty() && host.front() == '[') {
     host = host.substr(0, host.find(']') + 1);
   } else {
     host = host.substr(0, host.rfind(':'));
   }
-  fields.append(host.empty() ? std::string_view(host_) : host);
+  fields.append(host.empty() ? std::string_view(request_.host) : host);
   if (action.redirect_port != 0) fields.append(":" + std::to_string(action.redirect_port));
-  fields.append(target_ == "*" ? "/" : target_);
+  fields.append(request_.target == "*" ? "/" : request_.target);
   fields.append("\r\n");
   respondLocal(action.redirect_status, "redirecting", {'L', 'R'}, !request_done_, fields);
 }

@@ -20,6 +20,7 @@
 #include "proxy/config/snapshot.h"
 #include "proxy/core/error.h"
 #include "proxy/http/parser.h"
+#include "proxy/http/request_target.h"
 #include "proxy/http/serialize.h"
 #include "proxy/server/admission.h"
 #include "proxy/server/worker.h"
@@ -116,9 +117,6 @@ private:
   bool writeClient(const uv_buf_t* bufs, unsigned count) noexcept;
 
   // Routing and server choice (dispatch.cc)
-  bool parseTarget(const http::MessageHead& head, std::string_view* path, std::string_view* query,
-                   std::string_view* authority);
-  void setHost(std::string_view authority);
   void routeRequest(const http::MessageHead& head, std::string_view path, std::string_view query);
 
   // TLS termination (secure.cc): ciphertext in, plaintext to feed(); our
@@ -191,9 +189,7 @@ private:
   std::shared_ptr<const config::Snapshot> snapshot_; // pinned for the exchange
   UpstreamConnection* upstream_ = nullptr;
   std::vector<routing::Header> header_views_;
-  std::string host_;         // lowercased, port stripped: what routes match
-  std::string forward_host_; // Host sent upstream (authority as received)
-  std::string target_;       // target to send upstream (origin-form)
+  http::RequestTarget request_; // target, host and framing derived from the head
   int route_ = -1;
   size_t pool_ = 0;
   int server_ = -1;

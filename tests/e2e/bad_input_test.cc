@@ -166,6 +166,32 @@ TEST_CASE("bad input: two Host headers are 400") {
   Rig().expectRejected("GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n", 400);
 }
 
+TEST_CASE("bad input: an invalid Host or authority is 400") {
+  for (const char* host : {"a.test:80x", "a b.test", "a.test:123456", "[::1", "[zz]:80", "a/b",
+                           "a.test:8)0", "a\"b"}) {
+    CAPTURE(host);
+    Rig().expectRejected("GET / HTTP/1.1\r\nHost: " + std::string(host) + "\r\n\r\n", 400);
+  }
+  Rig().expectRejected("GET http://a.test:09)0/x HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+  Rig().expectRejected("GET http://a.test/x HTTP/1.1\r\nHost: a b\r\n\r\n", 400);
+}
+
+TEST_CASE("bad input: the HTTP/2 preface method PRI is 400, never forwarded") {
+  Rig().expectRejected("PRI http://a.test/x HTTP/1.1\r\nHost: a.test\r\n\r\n", 400);
+  Rig().expectRejected("PRI / HTTP/1.1\r\nHost: a.test\r\n\r\n", 400);
+}
+
+TEST_CASE("bad input: a valid Host with a port, an IPv6 literal or sub-delims is accepted") {
+  Rig rig;
+  for (const char* host :
+       {"a.test:8080", "[::1]:80", "[2001:db8::1]", "a-b_c.test", "127.0.0.1", ""}) {
+    CAPTURE(host);
+    RawClient c(rig.proxy.port());
+    Response r = c.roundTrip("GET /ok HTTP/1.1\r\nHost: " + std::string(host) + "\r\n\r\n");
+    CHECK(r.status() == 200);
+  }
+}
+
 TEST_CASE("bad input: a garbage request line is 400") {
   Rig().expectRejected("THIS IS NOT HTTP\r\n\r\n", 400);
 }

@@ -25,6 +25,7 @@
 #include "proxy/config/load.h"
 #include "proxy/config/values.h"
 #include "proxy/http/parser.h"
+#include "proxy/http/request_target.h"
 #include "proxy/http/serialize.h"
 #include "routing/regex_set.h"
 #include "routing/request_fields.h"
@@ -192,92 +193,6 @@ int referenceMatch(const routing::RequestView& req) {
   return -1;
 }
 
-bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && equalsIgnoreCase(s.substr(0, prefix.size()), prefix);
-}
-
-// What DownstreamSession::prepareRequest, parseTarget and setHost
-// (proxy/session/dispatch.cc) derive from a request head. Those need a live
-// session; this is the same logic on plain strings.
-struct Prepared {
-  std::string target;       // origin-form (or "*") target sent upstream
-  std::string host;         // lowercased, port stripped: what the router sees
-  std::string forward_host; // Host value sent upstream
-  std::string_view path, query;
-  Framing framing = Framing::kNone;
-};
-
-// Returns the rejection reason, or nullptr when the request goes on.
-const char* parseTarget(const MessageHead& head, Prepared* p, std::string_view* authority) {
-  std::string_view t = head.target();
-  if (t == "*") {
-    if (head.method != HTTP_OPTIONS) return "asterisk-form is only valid for OPTIONS";
-    p->target.assign(t);
-    p->path = p->target;
-    return nullptr;
-  }
-  if (t.empty() || t.front() != '/') {
-    size_t skip = startsWithIgnoreCase(t, "http://")    ? 7
-                  : startsWithIgnoreCase(t, "https://") ? 8
-                                                        : 0;
-    if (skip == 0) return "invalid request target";
-    t.remove_prefix(skip);
-    size_t slash = t.find_first_of("/?");
-    *authority = t.substr(0, slash);
-    if (authority->empty() || authority->find('@') != std::string_view::npos)
-      return "invalid authority in request target";
-    t = slash == std::string_view::npos ? std::string_view() : t.substr(slash);
-    p->target.assign(t.empty() || t.front() != '/' ? "/" : "");
-    p->target.append(t);
-  } else {
-    p->target.assign(t);
-  }
-  size_t hash = p->target.find('#');
-  if (hash != std::string::npos) p->target.resize(hash);
-  std::string_view origin = p->target;
-  size_t q = origin.find('?');
-  p->path = origin.substr(0, q);
-  p->query = q == std::string_view::npos ? std::string_view() : origin.substr(q + 1);
-  return nullptr;
-}
-
-void setHost(std::string_view authority, Prepared* p) {
-  std::string_view h = authority;
-  if (!h.empty() && h.front() == '[') {
-    size_t close = h.find(']');
-    h = close == std::string_view::npos ? h : h.substr(0, close + 1);
-  } else {
-    size_t colon = h.rfind(':');
-    if (colon != std::string_view::npos) h = h.substr(0, colon);
-  }
-  p->host.assign(h);
-  for (char& c : p->host)
-    c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-  p->forward_host.assign(authority);
-}
-
-const char* prepare(const MessageHead& head, Prepared* p) {
-  if (head.method == HTTP_CONNECT) return "CONNECT is not supported by this reverse proxy";
-  bool is10 = head.version_major == 1 && head.version_minor == 0;
-  if (is10 && head.find("transfer-encoding") >= 0)
-    return "Transfer-Encoding in an HTTP/1.0 request";
-  size_t hosts = head.count("host");
-  if (hosts > 1 || (!is10 && hosts == 0)) return "bad Host count";
-  std::string_view authority;
-  if (const char* why = parseTarget(head, p, &authority)) return why;
-  if (authority.empty() && hosts == 1)
-    authority = head.value(static_cast<size_t>(head.find("host")));
-  setHost(authority, p);
-  if (head.chunked) {
-    p->framing = Framing::kChunked;
-  } else if (head.has_content_length && head.content_length > 0) {
-    p->framing = Framing::kContentLength;
-  } else {
-    p->framing = Framing::kNone;
-  }
-  return nullptr;
-}
-
 bool isAlwaysHopByHop(std::string_view name) {
   for (std::string_view h : kAlwaysHopByHop) {
     if (equalsIgnoreCase(name, h)) return true;
@@ -344,11 +259,11 @@ public:
 
   int onHeadersComplete(MessageHead& head) noexcept override {
     fuzz::checkHead(head);
-    prepared_ = Prepared{};
     upstream_.clear();
     body_.clear();
     routed_ = false;
-    if (const char* why = prepare(head, &prepared_)) {
+    // The session's own preparation (proxy/http/request_target.cc).
+    if (const char* why = proxy::http::prepareRequestTarget(head, &prepared_)) {
       parser_.fail(proxy::ErrorKind::kBadRequest, why);
       return Parser::kFail;
     }
@@ -443,7 +358,7 @@ private:
   }
 
   Parser parser_;
-  Prepared prepared_;
+  proxy::http::RequestTarget prepared_;
   std::vector<routing::Header> headers_;
   proxy::http::UpstreamRequest info_;
   std::string upstream_;      // head and re-framed body that would be sent upstream
