@@ -93,28 +93,6 @@ constexpr const char* kPageHeaders =
     "frame-ancestors 'none'\r\n"
     "Referrer-Policy: no-referrer\r\n";
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// A path segment with %XX decoded; false on a bad escape.
-bool decodeSegment(std::string_view in, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out->push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size() || hexValue(in[i + 1]) < 0 || hexValue(in[i + 2]) < 0) return false;
-    out->push_back(static_cast<char>(hexValue(in[i + 1]) * 16 + hexValue(in[i + 2])));
-    i += 2;
-  }
-  return true;
-}
-
 Response error(int status, std::string_view message) {
   return json(status, "{\"error\":" + jsonString(message) + "}\n");
 }
@@ -329,6 +307,29 @@ bool allowed(const Request& req, std::string_view method, Response* out) {
 }
 
 } // namespace
+
+bool percentDecode(std::string_view in, bool plus_is_space, std::string* out) {
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (plus_is_space && in[i] == '+') {
+      out->push_back(' ');
+    } else if (in[i] != '%') {
+      out->push_back(in[i]);
+    } else if (i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
+      out->push_back(static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2])));
+      i += 2;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
 
 std::string jsonString(std::string_view text) {
   std::string out = "\"";
@@ -607,8 +608,8 @@ Response handle(const Request& req, Control& control) {
     constexpr std::string_view kServers = "/servers/";
     if (slash != std::string_view::npos && rest.substr(slash, kServers.size()) == kServers) {
       std::string pool, server;
-      if (decodeSegment(rest.substr(0, slash), &pool) &&
-          decodeSegment(rest.substr(slash + kServers.size()), &server) && !pool.empty() &&
+      if (percentDecode(rest.substr(0, slash), false, &pool) &&
+          percentDecode(rest.substr(slash + kServers.size()), false, &server) && !pool.empty() &&
           !server.empty() && server.find('/') == std::string::npos) {
         if (!allowed(req, "PUT", &out)) return out;
         // A JSON body: browsers ask first (CORS preflight) before sending

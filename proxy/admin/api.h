@@ -67,5 +67,7 @@ Response handle(const Request& request, Control& control);
 std::string metricsText(Control& control);
 std::string statsJson(Control& control);
 std::string jsonString(std::string_view text); // quoted and escaped
+// %XX decoded (and '+' as a space for form values); false on a bad escape.
+bool percentDecode(std::string_view in, bool plus_is_space, std::string* out);
 
 } // namespace proxy::admin

@@ -18,31 +18,6 @@
 namespace proxy::admin {
 namespace {
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// application/x-www-form-urlencoded value: '+' is a space, %XX a byte.
-bool formDecode(std::string_view in, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+') {
-      out->push_back(' ');
-    } else if (in[i] != '%') {
-      out->push_back(in[i]);
-    } else if (i + 2 < in.size() && hexValue(in[i + 1]) >= 0 && hexValue(in[i + 2]) >= 0) {
-      out->push_back(static_cast<char>(hexValue(in[i + 1]) * 16 + hexValue(in[i + 2])));
-      i += 2;
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string percentEncode(std::string_view in) {
   static const char kHex[] = "0123456789ABCDEF";
   std::string out;
@@ -88,7 +63,7 @@ std::string parseQuery(std::string_view q, Described* d) {
     if (part.empty()) continue;
     size_t eq = part.find('=');
     std::string key(part.substr(0, eq)), value;
-    if (!formDecode(eq == std::string_view::npos ? "" : part.substr(eq + 1), &value))
+    if (!percentDecode(eq == std::string_view::npos ? "" : part.substr(eq + 1), true, &value))
       return "bad %-escape in " + key;
     auto pair = [&](const char* what, std::vector<std::pair<std::string, std::string>>* out) {
       size_t colon = value.find(':');

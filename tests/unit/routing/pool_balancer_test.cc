@@ -27,12 +27,9 @@ std::vector<int> countPicks(BalanceKind kind, const std::vector<uint32_t>& weigh
   auto b = makePoolBalancer(kind, servers(weights), 42);
   std::vector<int> counts(weights.size() + 1, 0); // last = "-1"
   for (int i = 0; i < n; ++i) {
-    PickInput in{excluded,
-                 active,
-                 kind == BalanceKind::kHash,
-                 routing::stableHash("k" + std::to_string(i)),
-                 {},
-                 {}};
+    PickInput in{
+        excluded, active, kind == BalanceKind::kHash, routing::stableHash("k" + std::to_string(i)),
+        {},       {}};
     int p = b->pick(in);
     REQUIRE(p >= -1);
     REQUIRE(p < static_cast<int>(weights.size()));

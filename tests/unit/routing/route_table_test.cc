@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/routing/route_builder.h"
+
 using routing::Header;
 using routing::MatchDef;
 using routing::MatchScratch;
@@ -14,58 +16,11 @@ using routing::RequestView;
 using routing::RouteDef;
 using routing::RouteTable;
 
+using routing::testing::mustBuild;
+using routing::testing::On;
+using routing::testing::route;
+
 namespace {
-
-// Fluent MatchDef builder (designated initializers would trip
-// -Wmissing-field-initializers on g++ 12).
-struct On {
-  MatchDef def;
-  On& host(std::string re) {
-    def.host_regex = std::move(re);
-    return *this;
-  }
-  On& path(PathKind kind, std::string path) {
-    def.path_kind = kind;
-    def.path = std::move(path);
-    return *this;
-  }
-  On& exact(std::string p) { return path(PathKind::kExact, std::move(p)); }
-  On& prefix(std::string p) { return path(PathKind::kPrefix, std::move(p)); }
-  On& pathRegex(std::string p) { return path(PathKind::kRegex, std::move(p)); }
-  On& method(std::string m) {
-    def.methods.push_back(std::move(m));
-    return *this;
-  }
-  On& header(std::string name, std::string re) {
-    def.headers.emplace_back(std::move(name), std::move(re));
-    return *this;
-  }
-  On& cookie(std::string name, std::string re) {
-    def.cookies.emplace_back(std::move(name), std::move(re));
-    return *this;
-  }
-  On& query(std::string name, std::string re) {
-    def.query.emplace_back(std::move(name), std::move(re));
-    return *this;
-  }
-  operator MatchDef() const { return def; } // NOLINT: implicit by design
-};
-
-RouteDef route(std::string name, MatchDef match = {}) {
-  RouteDef def;
-  def.name = std::move(name);
-  def.match = std::move(match);
-  return def;
-}
-
-std::unique_ptr<RouteTable> mustBuild(std::vector<RouteDef> routes) {
-  std::string error;
-  auto table = RouteTable::build(std::move(routes), &error);
-  INFO(error);
-  REQUIRE(table != nullptr);
-  CHECK(error.empty());
-  return table;
-}
 
 std::string buildError(std::vector<RouteDef> routes) {
   std::string error;
