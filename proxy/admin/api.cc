@@ -81,6 +81,19 @@ std::string routeName(const config::Snapshot& snap, size_t route) {
   return route < snap.routes->size() ? snap.routes->route(route).name : std::string("(no route)");
 }
 
+// One histogram series (_bucket cumulative, _sum, _count) with `labels`.
+void appendHistogram(std::string* out, const std::string& name, const std::string& labels,
+                     const TrafficStats::Sums& sums) {
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b <= kLatencyBuckets.size(); ++b) {
+    cumulative += sums.buckets[b];
+    const std::string le = b < kLatencyBuckets.size() ? number(kLatencyBuckets[b]) : "+Inf";
+    *out += name + "_bucket{" + labels + ",le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  *out += name + "_sum{" + labels + "} " + number(static_cast<double>(sums.sum_us) / 1e6) + "\n";
+  *out += name + "_count{" + labels + "} " + std::to_string(cumulative) + "\n";
+}
+
 Response json(int status, std::string body) {
   return {status, "application/json", std::move(body), ""};
 }
@@ -382,20 +395,35 @@ std::string metricsText(Control& control) {
   out += "# HELP switchyard_request_duration_seconds Time from the first request byte to the "
          "last response byte, by route.\n"
          "# TYPE switchyard_request_duration_seconds histogram\n";
-  for (size_t r = 0; r <= st.routes(); ++r) {
-    const std::string name = label(routeName(snap, r));
-    uint64_t cumulative = 0;
-    for (size_t b = 0; b <= kLatencyBuckets.size(); ++b) {
-      cumulative += st.routeLatency(r, b);
-      std::string le = b < kLatencyBuckets.size() ? number(kLatencyBuckets[b]) : "+Inf";
-      appendf(&out,
-              "switchyard_request_duration_seconds_bucket{route=\"%s\",le=\"%s\"} %" PRIu64 "\n",
-              name.c_str(), le.c_str(), cumulative);
+  for (size_t r = 0; r <= st.routes(); ++r)
+    appendHistogram(&out, "switchyard_request_duration_seconds",
+                    "route=\"" + label(routeName(snap, r)) + "\"", st.routeLatency(r));
+  out += "# HELP switchyard_upstream_connect_duration_seconds Time to open a new upstream "
+         "connection (TCP connect, and the TLS handshake for a tls: pool), by pool.\n"
+         "# TYPE switchyard_upstream_connect_duration_seconds histogram\n";
+  for (size_t p = 0; p < snap.pools.size(); ++p)
+    appendHistogram(&out, "switchyard_upstream_connect_duration_seconds",
+                    "pool=\"" + label(snap.pools[p].name) + "\"",
+                    st.poolLatency(p, &TrafficStats::Pool::connect));
+  out += "# HELP switchyard_upstream_response_duration_seconds Time from sending the request "
+         "head upstream to receiving the response head, by pool.\n"
+         "# TYPE switchyard_upstream_response_duration_seconds histogram\n";
+  for (size_t p = 0; p < snap.pools.size(); ++p)
+    appendHistogram(&out, "switchyard_upstream_response_duration_seconds",
+                    "pool=\"" + label(snap.pools[p].name) + "\"",
+                    st.poolLatency(p, &TrafficStats::Pool::response));
+  out += "# HELP switchyard_upstream_connections Upstream connections now, serving an exchange "
+         "(active) or kept alive for the next (idle).\n"
+         "# TYPE switchyard_upstream_connections gauge\n";
+  for (size_t p = 0; p < snap.pools.size(); ++p) {
+    for (size_t s = 0; s < snap.pools[p].servers.size(); ++s) {
+      const std::string labels = "pool=\"" + label(snap.pools[p].name) + "\",server=\"" +
+                                 label(snap.pools[p].servers[s].name) + "\"";
+      appendf(&out, "switchyard_upstream_connections{%s,state=\"active\"} %" PRIu64 "\n",
+              labels.c_str(), st.serverGauge(p, s, &TrafficStats::Server::active));
+      appendf(&out, "switchyard_upstream_connections{%s,state=\"idle\"} %" PRIu64 "\n",
+              labels.c_str(), st.serverGauge(p, s, &TrafficStats::Server::idle));
     }
-    out += "switchyard_request_duration_seconds_sum{route=\"" + name + "\"} " +
-           number(static_cast<double>(st.routeLatencySumUs(r)) / 1e6) + "\n";
-    appendf(&out, "switchyard_request_duration_seconds_count{route=\"%s\"} %" PRIu64 "\n",
-            name.c_str(), cumulative);
   }
 
   out += "# HELP switchyard_upstream_requests_total Exchanges sent to a server, by response "

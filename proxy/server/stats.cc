@@ -6,6 +6,7 @@ namespace proxy {
 
 TrafficStats::TrafficStats(const config::Snapshot& snapshot, unsigned workers)
     : count_(workers), routes_(snapshot.actions.size()), listeners_(snapshot.listeners.size()),
+      pools_(snapshot.pools.size()),
       pool_base_(std::make_unique<size_t[]>(snapshot.pools.size() + 1)),
       workers_(std::make_unique<Worker[]>(workers)) {
   size_t servers = 0;
@@ -18,6 +19,7 @@ TrafficStats::TrafficStats(const config::Snapshot& snapshot, unsigned workers)
     workers_[w].routes = std::make_unique<Route[]>(routes_ + 1);
     workers_[w].servers = std::make_unique<Server[]>(std::max<size_t>(servers, 1));
     workers_[w].listeners = std::make_unique<Listener[]>(std::max<size_t>(listeners_, 1));
+    workers_[w].pools = std::make_unique<Pool[]>(std::max<size_t>(pools_, 1));
   }
 }
 
@@ -29,12 +31,7 @@ void TrafficStats::record(unsigned worker, int route, int pool, int server, int 
       status >= 100 && status <= 599 ? static_cast<size_t>(status / 100) : 0;
   Route& r = w.routes[route >= 0 && static_cast<size_t>(route) < routes_ ? route : routes_];
   r.status[status_class].add();
-  const double seconds = static_cast<double>(latency_us) / 1e6;
-  size_t bucket = 0;
-  while (bucket < kLatencyBuckets.size() && seconds > kLatencyBuckets[bucket])
-    ++bucket;
-  r.latency[bucket].add();
-  r.latency_us.add(latency_us);
+  r.latency.add(latency_us);
   if (pool >= 0 && server >= 0) {
     Server& s = w.servers[serverIndex(static_cast<size_t>(pool), static_cast<size_t>(server))];
     s.requests.add();
@@ -43,7 +40,29 @@ void TrafficStats::record(unsigned worker, int route, int pool, int server, int 
   }
 }
 
+void Histogram::add(uint64_t us) noexcept {
+  const double seconds = static_cast<double>(us) / 1e6;
+  size_t bucket = 0;
+  while (bucket < kLatencyBuckets.size() && seconds > kLatencyBuckets[bucket])
+    ++bucket;
+  buckets[bucket].add();
+  sum_us.add(us);
+}
+
+uint64_t TrafficStats::Sums::count() const {
+  uint64_t n = 0;
+  for (uint64_t b : buckets)
+    n += b;
+  return n;
+}
+
 namespace {
+void addInto(const Histogram& h, TrafficStats::Sums* out) {
+  for (size_t b = 0; b <= kLatencyBuckets.size(); ++b)
+    out->buckets[b] += h.buckets[b].get();
+  out->sum_us += h.sum_us.get();
+}
+
 template <class Get> uint64_t sum(unsigned count, Get&& get) {
   uint64_t total = 0;
   for (unsigned w = 0; w < count; ++w)
@@ -57,12 +76,23 @@ uint64_t TrafficStats::routeStatus(size_t route, size_t status_class) const {
              [&](unsigned w) { return workers_[w].routes[route].status[status_class].get(); });
 }
 
-uint64_t TrafficStats::routeLatency(size_t route, size_t bucket) const {
-  return sum(count_, [&](unsigned w) { return workers_[w].routes[route].latency[bucket].get(); });
+TrafficStats::Sums TrafficStats::routeLatency(size_t route) const {
+  Sums out;
+  for (unsigned w = 0; w < count_; ++w)
+    addInto(workers_[w].routes[route].latency, &out);
+  return out;
 }
 
-uint64_t TrafficStats::routeLatencySumUs(size_t route) const {
-  return sum(count_, [&](unsigned w) { return workers_[w].routes[route].latency_us.get(); });
+TrafficStats::Sums TrafficStats::poolLatency(size_t pool, Histogram Pool::*which) const {
+  Sums out;
+  for (unsigned w = 0; w < count_; ++w)
+    addInto(workers_[w].pools[pool].*which, &out);
+  return out;
+}
+
+uint64_t TrafficStats::serverGauge(size_t pool, size_t server, Counter Server::*which) const {
+  const size_t i = serverIndex(pool, server);
+  return sum(count_, [&](unsigned w) { return (workers_[w].servers[i].*which).get(); });
 }
 
 uint64_t TrafficStats::serverRequests(size_t pool, size_t server) const {
@@ -89,12 +119,9 @@ uint64_t TrafficStats::retries() const {
 }
 
 double TrafficStats::routeQuantile(size_t route, double q) const {
-  uint64_t counts[kLatencyBuckets.size() + 1];
-  uint64_t total = 0;
-  for (size_t b = 0; b <= kLatencyBuckets.size(); ++b) {
-    counts[b] = routeLatency(route, b);
-    total += counts[b];
-  }
+  const Sums sums = routeLatency(route);
+  const uint64_t* counts = sums.buckets;
+  const uint64_t total = sums.count();
   if (total == 0) return 0;
   const double rank = q * static_cast<double>(total);
   uint64_t below = 0;

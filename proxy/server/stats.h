@@ -35,6 +35,14 @@ private:
   std::atomic<uint64_t> v_{0};
 };
 
+// A latency histogram: a count per bucket of kLatencyBuckets (not
+// cumulative; the last is +Inf) and the sum in microseconds.
+struct Histogram {
+  Counter buckets[kLatencyBuckets.size() + 1];
+  Counter sum_us;
+  void add(uint64_t us) noexcept;
+};
+
 class TrafficStats {
 public:
   // Status classes: index 0 = no response sent, 1..5 = 1xx..5xx.
@@ -42,13 +50,18 @@ public:
 
   struct Route {
     Counter status[kStatusClasses];
-    Counter latency[kLatencyBuckets.size() + 1]; // per bucket (not cumulative); last = +Inf
-    Counter latency_us;                          // sum, microseconds
+    Histogram latency; // first request byte to last response byte
   };
   struct Server {
     Counter requests; // exchanges sent to it (each attempt's final server)
     Counter failures; // of those: 5xx, or no usable response
     Counter status[kStatusClasses];
+    Counter active; // upstream connections serving an exchange now
+    Counter idle;   // upstream connections kept alive, waiting
+  };
+  struct Pool {
+    Histogram connect;  // TCP connect (and TLS handshake) of a new upstream connection
+    Histogram response; // request head sent to response head received
   };
   struct Listener {
     Counter accepted; // connections admitted
@@ -62,6 +75,7 @@ public:
     std::unique_ptr<Route[]> routes;   // routes + 1: the last is "no route matched"
     std::unique_ptr<Server[]> servers; // every pool's servers, pool after pool
     std::unique_ptr<Listener[]> listeners;
+    std::unique_ptr<Pool[]> pools;
     Counter retries;
   };
 
@@ -82,8 +96,17 @@ public:
 
   // Sums over the workers.
   uint64_t routeStatus(size_t route, size_t status_class) const;
-  uint64_t routeLatency(size_t route, size_t bucket) const;
-  uint64_t routeLatencySumUs(size_t route) const;
+  // The latency histogram of a route, or of a pool's connects or responses,
+  // summed over the workers (per bucket, not cumulative).
+  struct Sums {
+    uint64_t buckets[kLatencyBuckets.size() + 1] = {};
+    uint64_t sum_us = 0;
+    uint64_t count() const;
+  };
+  Sums routeLatency(size_t route) const;
+  Sums poolLatency(size_t pool, Histogram Pool::*which) const;
+  uint64_t serverGauge(size_t pool, size_t server, Counter Server::*which) const;
+  size_t pools() const { return pools_; }
   uint64_t serverRequests(size_t pool, size_t server) const;
   uint64_t serverFailures(size_t pool, size_t server) const;
   uint64_t serverStatus(size_t pool, size_t server, size_t status_class) const;
@@ -97,6 +120,7 @@ private:
   unsigned count_;
   size_t routes_;
   size_t listeners_;
+  size_t pools_;
   std::unique_ptr<size_t[]> pool_base_;
   std::unique_ptr<Worker[]> workers_;
 };

@@ -297,6 +297,7 @@ void DownstreamSession::onUpstreamReady() noexcept {
 }
 
 void DownstreamSession::sendRequestHead() {
+  upstream_sent_ns_ = uv_hrtime();
   const http::MessageHead& head = parser_.head();
   http::UpstreamRequest info;
   info.method = record_.method;

@@ -206,6 +206,7 @@ private:
   bool upstream_reused_ = false;
   bool force_fresh_ = false; // retrying: do not reuse an idle connection
   UpstreamFailure last_failure_ = UpstreamFailure::kConnect;
+  uint64_t upstream_sent_ns_ = 0; // when the request head went upstream (this attempt)
   unsigned attempts_ = 0;
   unsigned retries_used_ = 0;  // retries that count against the pool's retries policy
   bool in_pool_count_ = false; // counted in PoolState::in_flight

@@ -48,6 +48,12 @@ int DownstreamSession::onUpstreamHead(http::MessageHead& head) noexcept {
   }
   record_.status = head.status;
   record_.head_ns = uv_hrtime();
+  if (upstream_sent_ns_ != 0 && record_.head_ns > upstream_sent_ns_) {
+    gen_->stats()
+        .worker(worker_.id())
+        .pools[pool_]
+        .response.add((record_.head_ns - upstream_sent_ns_) / 1000);
+  }
   // From here on the upstream may pause between body bytes, each time at most upstream_idle.
   if (head.status != 101 && upstream_ != nullptr)
     upstream_->armResponseTimer(snapshot_->timeouts.upstream_idle);
@@ -239,6 +245,7 @@ void DownstreamSession::startNextRequest() {
   request_head_sent_ = request_done_ = request_body_consumed_ = false;
   response_started_ = close_after_ = head_request_ = upgrade_request_ = false;
   upstream_reused_ = force_fresh_ = false;
+  upstream_sent_ns_ = 0;
   attempts_ = retries_used_ = 0;
   variant_ = sticky_server_ = -1;
   set_sticky_cookie_ = has_hash_key_ = false;

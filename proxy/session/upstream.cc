@@ -29,6 +29,8 @@ UpstreamConnection* UpstreamConnection::connect(Worker& worker,
   auto* c = new UpstreamConnection(worker, gen, pool, server);
   c->user_ = user;
   gen->upstreams().pool(pool).active[server]++;
+  c->serverStats().active.add();
+  c->connect_start_ns_ = uv_hrtime();
   int rc = c->tcp_.open(c, [&](uv_tcp_t* h) { return uv_tcp_init(worker.loop(), h); });
   if (rc == 0)
     rc = c->timer_.open(c, [&](uv_timer_t* h) { return uv_timer_init(worker.loop(), h); });
@@ -60,6 +62,8 @@ UpstreamConnection* UpstreamConnection::takeIdle(Worker&,
   UpstreamConnection* c = s.idle.back();
   s.idle.pop_back();
   p.active[server]++;
+  c->serverStats().idle.sub();
+  c->serverStats().active.add();
   c->state_ = State::kActive;
   c->user_ = user;
   c->reused_ = true;
@@ -84,7 +88,16 @@ void UpstreamConnection::onConnect(uv_connect_t* req, int status) {
   self->becomeActive();
 }
 
+TrafficStats::Server& UpstreamConnection::serverStats() noexcept {
+  TrafficStats& stats = gen_->stats();
+  return stats.worker(worker_.id()).servers[stats.serverIndex(pool_, server_)];
+}
+
 void UpstreamConnection::becomeActive() {
+  if (state_ == State::kConnecting || state_ == State::kHandshake) {
+    const uint64_t us = (uv_hrtime() - connect_start_ns_) / 1000;
+    gen_->stats().worker(worker_.id()).pools[pool_].connect.add(us);
+  }
   state_ = State::kActive;
   uv::disarm(timer_);
   updateReading();
@@ -269,6 +282,8 @@ void UpstreamConnection::release(bool reusable) noexcept {
     return;
   }
   gen_->upstreams().pool(pool_).active[server_]--;
+  serverStats().active.sub();
+  serverStats().idle.add();
   state_ = State::kIdle;
   parser_.reset();
   complete_ = interim_ = false;
@@ -297,8 +312,10 @@ void UpstreamConnection::close() noexcept {
   if (state_ == State::kIdle) {
     auto it = std::find(s.idle.begin(), s.idle.end(), this);
     if (it != s.idle.end()) s.idle.erase(it);
+    serverStats().idle.sub();
   } else {
     gen_->upstreams().pool(pool_).active[server_]--;
+    serverStats().active.sub();
   }
   state_ = State::kClosed;
   if (connect_req_ != nullptr) connect_req_->data = nullptr;

@@ -97,6 +97,7 @@ private:
                      size_t server);
 
   static void onConnect(uv_connect_t* req, int status);
+  TrafficStats::Server& serverStats() noexcept; // this connection's server, this worker
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onTimer(uv_timer_t* t);
 
@@ -127,6 +128,7 @@ private:
   State state_ = State::kConnecting;
   uint64_t response_bytes_ = 0;
   bool reused_ = false;
+  uint64_t connect_start_ns_ = 0; // for the connect latency histogram
   bool paused_ = false;
   bool reading_ = false;
   bool complete_ = false;

@@ -178,6 +178,43 @@ TEST_CASE("admin: /metrics is valid Prometheus text and counts what happened") {
   CHECK(m.at("switchyard_downstream_connections_total{listener=\"public\"}") >= 10);
   CHECK(m.at("switchyard_config_generation") == 1);
   CHECK(m.at("switchyard_config_reloads_total{result=\"ok\"}") == 0);
+  // Upstream side: the 7 requests went over one kept-alive connection (a new
+  // client connection each, one upstream connection reused), now idle.
+  CHECK(m.types["switchyard_upstream_connect_duration_seconds"] == "histogram");
+  CHECK(m.at("switchyard_upstream_connect_duration_seconds_count{pool=\"app\"}") >= 1);
+  CHECK(m.at("switchyard_upstream_connect_duration_seconds_count{pool=\"app\"}") <= 7);
+  CHECK(m.at("switchyard_upstream_response_duration_seconds_count{pool=\"app\"}") == 7);
+  CHECK(m.at("switchyard_upstream_response_duration_seconds_bucket{pool=\"app\",le=\"+Inf\"}") ==
+        7);
+  CHECK(m.at("switchyard_upstream_connections{pool=\"app\",server=\"app1\",state=\"active\"}") ==
+        0);
+  CHECK(m.at("switchyard_upstream_connections{pool=\"app\",server=\"app1\",state=\"idle\"}") >= 1);
+}
+
+TEST_CASE("admin: an exchange in progress shows as an active upstream connection") {
+  FakeUpstream slow("app1", [](const UpstreamRequest& r) {
+    if (r.message.target == "/slow") return Reply::ok("late").holdFor(milliseconds(5000));
+    return Reply::ok("app1");
+  });
+  ProxyProcess proxy;
+  startOrFail(proxy, withAdmin(singleUpstream(slow.port())));
+  const uint16_t admin = adminPort(proxy);
+  RawClient c(proxy.port());
+  REQUIRE(c.send(makeRequest("GET", "/slow")));
+  REQUIRE(slow.waitForRequests(1, milliseconds(3000)));
+  Metrics during(httpGet(admin, "/metrics", "127.0.0.1").body());
+  CHECK(during.at(
+            "switchyard_upstream_connections{pool=\"app\",server=\"app1\",state=\"active\"}") == 1);
+  slow.release();
+  CHECK(c.readResponse(milliseconds(5000)).status() == 200);
+  REQUIRE(proxy.waitForAccessLog(1).size() == 1);
+  Metrics after(httpGet(admin, "/metrics", "127.0.0.1").body());
+  CHECK(after.at(
+            "switchyard_upstream_connections{pool=\"app\",server=\"app1\",state=\"active\"}") == 0);
+  CHECK(after.at("switchyard_upstream_connections{pool=\"app\",server=\"app1\",state=\"idle\"}") ==
+        1);
+  CHECK(after.at("switchyard_upstream_response_duration_seconds_count{pool=\"app\"}") == 1);
+  CHECK(after.at("switchyard_upstream_response_duration_seconds_sum{pool=\"app\"}") > 0);
 }
 
 TEST_CASE("admin: drain takes a server out for new requests while one in flight finishes") {
