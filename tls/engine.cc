@@ -158,15 +158,22 @@ Engine::Status Engine::read(char* buf, size_t capacity, size_t* n) {
 }
 
 Engine::Status Engine::write(const char* data, size_t length) {
+  std::string_view part(data, length);
+  return write(&part, 1);
+}
+
+Engine::Status Engine::write(const std::string_view* parts, size_t count) {
   if (failed_) return Status::kError;
-  if (length == 0) return Status::kOk;
+  size_t before = pending_plain_.size();
   try {
-    pending_plain_.append(data, length);
+    for (size_t i = 0; i < count; ++i)
+      pending_plain_.append(parts[i]);
   } catch (const std::bad_alloc&) {
     error_ = "out of memory";
     failed_ = true;
     return Status::kError;
   }
+  if (pending_plain_.size() == before) return Status::kOk;
   return SSL_is_init_finished(ssl_) ? flushPending() : Status::kOk;
 }
 

@@ -40,6 +40,9 @@ public:
   // output). Before the handshake completes, the bytes are buffered and sent
   // once it does.
   Status write(const char* data, size_t length);
+  // The same for several pieces, encrypted together: a response head and its
+  // body go out as one record (when they fit in one) instead of one each.
+  Status write(const std::string_view* parts, size_t count);
   // Ciphertext waiting to go to the network (handshake messages, records,
   // alerts); appends it to `out` and clears it.
   void takeOutput(std::string* out);

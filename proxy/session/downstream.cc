@@ -5,7 +5,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <cstdio>
 
 namespace proxy {
@@ -223,6 +225,7 @@ int DownstreamSession::onBody(const char* data, size_t length) noexcept {
 int DownstreamSession::onMessageComplete() noexcept {
   request_done_ = true;
   if (phase_ == Phase::kExchange) uv::disarm(timer_);  // the body is in: client_body is over
+  body_timer_ = false;
   if (upgrade_request_) return http::Parser::kProceed; // llhttp then reports the upgrade
   if (phase_ == Phase::kDispatch) return http::Parser::kPause;
   if (upstream_ != nullptr) {
@@ -276,25 +279,31 @@ void DownstreamSession::onUpstreamWritable() noexcept {
 
 void DownstreamSession::updateReading() noexcept {
   bool want = false;
+  // While the parser is paused (choosing a server, waiting for the response,
+  // between pipelined requests) reading goes on into pending_, bounded, so a
+  // client that goes away is noticed and, above all, the read is not stopped
+  // and restarted around every request: each stop/start pair costs two
+  // epoll_ctl calls in libuv.
+  bool keep_for_later = parser_paused_ && pending_.size() < kMaxPendingBytes;
   switch (phase_) {
   case Phase::kIdle:
-  case Phase::kHead: want = !parser_paused_; break;
+  case Phase::kHead: want = !parser_paused_ || keep_for_later; break;
+  case Phase::kDispatch: want = keep_for_later; break;
   case Phase::kExchange:
-    if (request_done_) {
-      want = pending_.size() < kMaxPendingBytes; // watch for EOF, bound pipelined bytes
+    if (request_done_ || parser_paused_) {
+      want = keep_for_later;
     } else {
-      want = request_head_sent_ && !parser_paused_ && !upstream_congested_;
+      want = request_head_sent_ && !upstream_congested_;
     }
     break;
   case Phase::kTunnel: want = !upstream_congested_ && !tunnel_client_eof_; break;
   case Phase::kFlushing: want = drop_client_bytes_; break;
   default: want = false; break;
   }
-  if (want == reading_ || !tcp_) return;
-  reading_ = want;
-  if (phase_ == Phase::kExchange && !request_done_) {
+  if (phase_ == Phase::kExchange && !request_done_ && want != body_timer_) {
     // The request body: at most client_body between two reads (re-armed per
     // read in feed()); not while we hold the client back for the upstream.
+    body_timer_ = want;
     if (want) {
       uint64_t ms = gen_->snapshot().timeouts.client_body;
       if (timer_) uv_timer_start(timer_.get(), &onTimer, ms, ms);
@@ -302,6 +311,8 @@ void DownstreamSession::updateReading() noexcept {
       uv::disarm(timer_);
     }
   }
+  if (want == reading_ || !tcp_) return;
+  reading_ = want;
   if (want) {
     uv_read_start(tcp_.stream(), &Worker::onAllocRead, &onRead);
   } else {
@@ -312,6 +323,20 @@ void DownstreamSession::updateReading() noexcept {
 void DownstreamSession::armClientTimer(uint64_t ms) noexcept { uv::arm(timer_, ms, &onTimer); }
 
 bool DownstreamSession::writeClient(const uv_buf_t* bufs, unsigned count) noexcept {
+  uv_buf_t joined[4];
+  if (head_deferred_) { // the response head goes first, in the same write
+    head_deferred_ = false;
+    if (count >= std::size(joined)) { // not from this file's callers; stay correct anyway
+      uv_buf_t head = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+      if (!writeClient(&head, 1)) return false;
+    } else {
+      joined[0] = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+      std::copy(bufs, bufs + count, joined + 1);
+      bufs = joined;
+      ++count;
+    }
+  }
+  if (count == 0) return true;
   bool queued = false;
   for (unsigned i = 0; i < count; ++i)
     record_.bytes_out += bufs[i].len;

@@ -66,6 +66,7 @@ public:
   int onUpstreamHead(http::MessageHead& head) noexcept override;
   void onUpstreamBody(const char* data, size_t length) noexcept override;
   void onUpstreamComplete(bool reusable) noexcept override;
+  void onUpstreamParsed() noexcept override;
   void onUpstreamTunnel(const char* data, size_t length) noexcept override;
   void onUpstreamTunnelEnd() noexcept override;
   void onUpstreamWritable() noexcept override;
@@ -114,6 +115,8 @@ private:
   void forwardBody(const char* data, size_t length);
   void updateReading() noexcept;
   void armClientTimer(uint64_t ms) noexcept;
+  // Writes to the client, preceded by the deferred response head if any (so
+  // count may be 0 to write just that); false when the connection failed.
   bool writeClient(const uv_buf_t* bufs, unsigned count) noexcept;
 
   // Routing and server choice (dispatch.cc)
@@ -198,8 +201,10 @@ private:
   http::Framing response_framing_ = http::Framing::kNone;
   bool request_head_sent_ = false;
   bool request_done_ = false;
+  bool body_timer_ = false; // timer_ runs client_body while the request body is read
   bool request_body_consumed_ = false; // some body byte was read and forwarded
   bool response_started_ = false;      // a final response head went downstream
+  bool head_deferred_ = false;         // out_ holds that head, not yet written (writeClient)
   bool close_after_ = false;
   bool head_request_ = false;
   bool upgrade_request_ = false;

@@ -90,9 +90,15 @@ int DownstreamSession::onUpstreamHead(http::MessageHead& head) noexcept {
   out_.clear();
   http::serializeResponse(head, info, &out_);
   response_started_ = true;
-  uv_buf_t b = constBuf(out_);
-  if (!writeClient(&b, 1)) return http::Parser::kFail;
-  if (head.status == 101) enterTunnel();
+  if (head.status == 101) {
+    uv_buf_t b = constBuf(out_);
+    if (!writeClient(&b, 1)) return http::Parser::kFail;
+    enterTunnel();
+  } else {
+    // Written with the first body bytes of this read (one writev, one TLS
+    // record), or by onUpstreamParsed() when the read ends before any.
+    head_deferred_ = true;
+  }
   // llhttp cannot know the request was HEAD, and it reads a body after a 304
   // that carries Content-Length; neither has one (RFC 9110 sections 9.3.2, 15.4.5).
   return response_framing_ == http::Framing::kNone ? http::Parser::kSkipBody
@@ -119,9 +125,15 @@ void DownstreamSession::onUpstreamComplete(bool reusable) noexcept {
   if (response_framing_ == http::Framing::kChunked) {
     uv_buf_t b = constBuf(http::kLastChunk);
     if (!writeClient(&b, 1)) return;
+  } else if (head_deferred_ && !writeClient(nullptr, 0)) {
+    return;
   }
   releaseUpstream(reusable && request_done_ && !upgrade_request_);
   finishExchange();
+}
+
+void DownstreamSession::onUpstreamParsed() noexcept {
+  if (head_deferred_ && !closing()) writeClient(nullptr, 0);
 }
 
 void DownstreamSession::onUpstreamFailed(UpstreamFailure failure) noexcept {
@@ -244,6 +256,7 @@ void DownstreamSession::startNextRequest() {
   request_framing_ = response_framing_ = http::Framing::kNone;
   request_head_sent_ = request_done_ = request_body_consumed_ = false;
   response_started_ = close_after_ = head_request_ = upgrade_request_ = false;
+  head_deferred_ = body_timer_ = false;
   upstream_reused_ = force_fresh_ = false;
   upstream_sent_ns_ = 0;
   attempts_ = retries_used_ = 0;

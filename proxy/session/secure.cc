@@ -3,6 +3,9 @@
 // downstream.h).
 #include "proxy/session/downstream.h"
 
+#include <iterator>
+#include <string_view>
+
 namespace proxy {
 
 void DownstreamSession::onTlsRead(const char* data, size_t length) {
@@ -54,10 +57,16 @@ void DownstreamSession::onTlsRead(const char* data, size_t length) {
 }
 
 int DownstreamSession::writeTls(const uv_buf_t* bufs, unsigned count, bool* queued) noexcept {
+  std::string_view parts[4];
+  unsigned n = 0;
   for (unsigned i = 0; i < count; ++i) {
-    if (bufs[i].len == 0) continue;
-    if (tls_->write(bufs[i].base, bufs[i].len) == tls::Engine::Status::kError) return UV_EPROTO;
+    if (n == std::size(parts)) { // more pieces than our callers pass: encrypt in turns
+      if (tls_->write(parts, n) == tls::Engine::Status::kError) return UV_EPROTO;
+      n = 0;
+    }
+    parts[n++] = std::string_view(bufs[i].base, bufs[i].len);
   }
+  if (tls_->write(parts, n) == tls::Engine::Status::kError) return UV_EPROTO;
   return flushTls(queued);
 }
 

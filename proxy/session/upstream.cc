@@ -150,7 +150,7 @@ void UpstreamConnection::handlePlain(const char* data, size_t length) {
     return;
   }
   switch (o.state) {
-  case http::Parser::State::kOk: return;
+  case http::Parser::State::kOk: user_->onUpstreamParsed(); return;
   case http::Parser::State::kError: fail(UpstreamFailure::kBadResponse); return;
   case http::Parser::State::kPaused: {
     // A complete final response. Bytes after it (unsolicited) make the

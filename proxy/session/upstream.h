@@ -46,6 +46,8 @@ public:
     virtual int onUpstreamHead(http::MessageHead& head) noexcept = 0;
     virtual void onUpstreamBody(const char* data, size_t length) noexcept = 0;
     virtual void onUpstreamComplete(bool reusable) noexcept = 0;
+    // One read's bytes were parsed and the response is not complete yet.
+    virtual void onUpstreamParsed() noexcept = 0;
     virtual void onUpstreamTunnel(const char* data, size_t length) noexcept = 0; // after 101
     virtual void onUpstreamTunnelEnd() noexcept = 0;
     virtual void onUpstreamWritable() noexcept = 0; // queue fell below the low-water mark
