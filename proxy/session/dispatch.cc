@@ -62,7 +62,8 @@ bool DownstreamSession::prepareRequest(http::MessageHead& head) {
   record_.listener = snapshot_->listeners[listener_].name;
   head_request_ = head.method == HTTP_HEAD;
   upgrade_request_ = head.upgrade;
-  close_after_ = !head.keep_alive || listener_gone_;
+  client_closes_ = !head.keep_alive;
+  close_after_ = client_closes_ || listener_gone_;
   if (const char* why = http::prepareRequestTarget(head, &request_)) {
     parser_.fail(ErrorKind::kBadRequest, why);
     return false;

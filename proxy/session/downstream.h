@@ -206,6 +206,7 @@ private:
   bool response_started_ = false;      // a final response head went downstream
   bool head_deferred_ = false;         // out_ holds that head, not yet written (writeClient)
   bool close_after_ = false;
+  bool client_closes_ = false; // the request said Connection: close (or was HTTP/1.0)
   bool head_request_ = false;
   bool upgrade_request_ = false;
   bool upstream_reused_ = false;
