@@ -1,5 +1,7 @@
 #include "proxy/http/head.h"
 
+#include <utility>
+
 namespace proxy::http {
 
 namespace {
@@ -28,6 +30,17 @@ bool listHasToken(std::string_view list, std::string_view token) noexcept {
     list.remove_prefix(comma + 1);
   }
   return false;
+}
+
+MessageHead::Storage MessageHead::releaseStorage() noexcept {
+  clear();
+  return {std::move(buffer_), std::move(fields_)};
+}
+
+void MessageHead::adoptStorage(Storage&& storage) noexcept {
+  buffer_ = std::move(storage.buffer);
+  fields_ = std::move(storage.fields);
+  clear();
 }
 
 void MessageHead::clear() noexcept {

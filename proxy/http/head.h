@@ -27,6 +27,16 @@ public:
 
   void clear() noexcept;
 
+  // The heap memory behind a head. A connection between requests hands its
+  // head's to a per-worker pool (proxy/session/buffer_pool.h) and takes one
+  // back when the next message starts, so an idle connection holds none.
+  struct Storage {
+    std::string buffer;
+    std::vector<Field> fields;
+  };
+  Storage releaseStorage() noexcept;              // leaves the head cleared and empty
+  void adoptStorage(Storage&& storage) noexcept; // cleared, capacity kept
+
   // Appending, used by the parser while a head arrives in pieces.
   void appendTarget(const char* data, size_t length); // request-target or reason phrase
   void appendFieldName(const char* data, size_t length);

@@ -18,6 +18,7 @@
 #include "proxy/health/health_board.h"
 #include "proxy/server/generation.h"
 #include "proxy/session/access_log.h"
+#include "proxy/session/buffer_pool.h"
 #include "proxy/session/experiments.h"
 #include "proxy/session/upstream_pool.h"
 #include "proxy/uv/handles.h"
@@ -121,6 +122,8 @@ public:
   // The current generation: new connections and new requests use it.
   const std::shared_ptr<WorkerGeneration>& generation() const { return current_; }
   routing::MatchScratch& matchScratch() { return scratch_; }
+  // Buffers lent to the connections that have an exchange in flight.
+  BufferPool& buffers() { return buffers_; }
   AccessLogWriter& accessLog() { return log_; }
   // The loop's cached time in ms (uv_now), the clock HealthBoard is given.
   uint64_t nowMs() { return uv_now(&loop_); }
@@ -178,6 +181,7 @@ private:
   std::unordered_set<DownstreamSession*> sessions_;
   std::vector<Reapable*> graveyard_;
   routing::MatchScratch scratch_;
+  BufferPool buffers_;
   std::unique_ptr<char[]> read_buffer_;
   std::atomic<bool> finished_{false};
   std::atomic<int> request_{0}; // 1 = drain, 2 = stop

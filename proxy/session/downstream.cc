@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <iterator>
+#include <utility>
 #include <cstdio>
 
 namespace proxy {
@@ -194,7 +195,28 @@ void DownstreamSession::handleClientEof() {
   }
 }
 
+void DownstreamSession::takeBuffers() noexcept {
+  if (holding_buffers_) return;
+  holding_buffers_ = true;
+  SessionBuffers b = worker_.buffers().take();
+  parser_.head().adoptStorage(std::move(b.head));
+  out_ = std::move(b.out);
+  header_views_ = std::move(b.header_views);
+  tried_ = std::move(b.tried);
+  if (tls_out_.capacity() == 0) tls_out_ = std::move(b.tls_out); // else the handshake made one
+}
+
+void DownstreamSession::giveBuffers() noexcept {
+  if (!holding_buffers_) return;
+  holding_buffers_ = false;
+  worker_.buffers().give({parser_.head().releaseStorage(), std::exchange(out_, {}),
+                          std::exchange(header_views_, {}), std::exchange(tried_, {}),
+                          std::exchange(tls_out_, {})});
+  if (pending_.empty()) std::string().swap(pending_); // what pipelining grew it to
+}
+
 int DownstreamSession::onMessageBegin() noexcept {
+  takeBuffers();
   if (phase_ == Phase::kIdle) {
     phase_ = Phase::kHead;
     record_.start_ns = uv_hrtime();

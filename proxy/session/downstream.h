@@ -115,6 +115,10 @@ private:
   void forwardBody(const char* data, size_t length);
   void updateReading() noexcept;
   void armClientTimer(uint64_t ms) noexcept;
+  // The exchange buffers (proxy/session/buffer_pool.h): taken when a request
+  // starts, given back when the connection goes idle.
+  void takeBuffers() noexcept;
+  void giveBuffers() noexcept;
   // Writes to the client, preceded by the deferred response head if any (so
   // count may be 0 to write just that); false when the connection failed.
   bool writeClient(const uv_buf_t* bufs, unsigned count) noexcept;
@@ -181,6 +185,7 @@ private:
     return client_addr_known_ ? &client_addr_ : nullptr;
   }
   bool reading_ = false;
+  bool holding_buffers_ = false; // out_, tls_out_, header_views_, tried_ and the head's storage
   bool upstream_congested_ = false;
   bool parser_paused_ = false;
   bool draining_ = false;

@@ -271,6 +271,7 @@ void DownstreamSession::startNextRequest() {
   parser_.resume();
   feedPending(); // a pipelined request may be waiting
   if (closing()) return;
+  if (phase_ == Phase::kIdle) giveBuffers();
   updateReading();
 }
 

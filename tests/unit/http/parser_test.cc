@@ -213,6 +213,32 @@ TEST_CASE("a handler that pauses reports what was consumed") {
   CHECK(p.head().target() == "/2");
 }
 
+TEST_CASE("a head's storage is handed back between messages and reused") {
+  struct Pauser : Parser::Handler {
+    int onHeadersComplete(MessageHead&) noexcept override { return Parser::kProceed; }
+    int onBody(const char*, size_t) noexcept override { return Parser::kProceed; }
+    int onMessageComplete() noexcept override { return Parser::kPause; }
+  } h;
+  Parser p(Parser::Type::kRequest, &h, {});
+  std::string one = "GET /first-request-target HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n";
+  REQUIRE(p.execute(one.data(), one.size()).state == Parser::State::kPaused);
+  MessageHead::Storage storage = p.head().releaseStorage();
+  CHECK(p.head().bytes() == 0);
+  CHECK(p.head().fieldCount() == 0);
+  CHECK(storage.buffer.capacity() >= std::string_view("/first-request-targetHostX-A").size());
+  CHECK(storage.fields.capacity() >= 2);
+  const char* reused = storage.buffer.data();
+
+  p.resume();
+  p.head().adoptStorage(std::move(storage));
+  std::string two = "GET /2 HTTP/1.1\r\nHost: other\r\n\r\n";
+  REQUIRE(p.execute(two.data(), two.size()).state == Parser::State::kPaused);
+  CHECK(p.head().target() == "/2"); // nothing of the first head is left
+  REQUIRE(p.head().fieldCount() == 1);
+  CHECK(p.head().value(0) == "other");
+  CHECK(p.head().target().data() == reused); // the same memory, not a new allocation
+}
+
 // Regressions found by the fuzzers (tests/fuzz): each once broke framing or memory safety.
 TEST_CASE("trailer fields after a chunked body are dropped, never appended to the head") {
   Run r = request("POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
