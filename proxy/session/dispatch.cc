@@ -146,7 +146,7 @@ void DownstreamSession::leaveQueue() noexcept {
   queued_ = false;
   gen_->health().dequeue(pool_);
   worker_.removeWaiter(*gen_, pool_, this);
-  uv::disarm(timer_);
+  timer_.disarm();
 }
 
 void DownstreamSession::retryQueued() noexcept {

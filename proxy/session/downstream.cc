@@ -70,7 +70,7 @@ bool DownstreamSession::start(uv_stream_t* server) {
   uv_loop_t* loop = worker_.loop();
   if (tcp_.open(this, [&](uv_tcp_t* h) { return uv_tcp_init(loop, h); }) != 0) return false;
   if (uv_accept(server, tcp_.stream()) != 0) return false;
-  if (timer_.open(this, [&](uv_timer_t* h) { return uv_timer_init(loop, h); }) != 0) return false;
+  if (timer_.open(loop, this, &onTimer) != 0) return false;
   uv_tcp_nodelay(tcp_.get(), 1);
   sockaddr_storage peer{};
   int len = sizeof peer;
@@ -116,9 +116,9 @@ void DownstreamSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* bu
 }
 
 void DownstreamSession::feed(const char* data, size_t length) {
-  if (phase_ == Phase::kExchange && !request_done_ && timer_) uv_timer_again(timer_.get());
+  if (phase_ == Phase::kExchange && !request_done_ && timer_.armed()) timer_.rearm();
   if (phase_ == Phase::kTunnel) {
-    if (timer_) uv_timer_again(timer_.get());
+    if (timer_.armed()) timer_.rearm();
     uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length));
     record_.bytes_in += length;
     if (upstream_ == nullptr || !upstream_->send(&b, 1)) {
@@ -227,7 +227,7 @@ int DownstreamSession::onMessageBegin() noexcept {
 
 int DownstreamSession::onHeadersComplete(http::MessageHead& head) noexcept {
   phase_ = Phase::kDispatch;
-  uv::disarm(timer_);
+  timer_.disarm();
   if (!prepareRequest(head)) return http::Parser::kFail;
   // Bodiless requests complete right away and pause there; a request with a
   // body pauses here until an upstream connection is ready for it.
@@ -246,7 +246,7 @@ int DownstreamSession::onBody(const char* data, size_t length) noexcept {
 
 int DownstreamSession::onMessageComplete() noexcept {
   request_done_ = true;
-  if (phase_ == Phase::kExchange) uv::disarm(timer_);  // the body is in: client_body is over
+  if (phase_ == Phase::kExchange) timer_.disarm();  // the body is in: client_body is over
   body_timer_ = false;
   if (upgrade_request_) return http::Parser::kProceed; // llhttp then reports the upgrade
   if (phase_ == Phase::kDispatch) return http::Parser::kPause;
@@ -327,10 +327,9 @@ void DownstreamSession::updateReading() noexcept {
     // read in feed()); not while we hold the client back for the upstream.
     body_timer_ = want;
     if (want) {
-      uint64_t ms = gen_->snapshot().timeouts.client_body;
-      if (timer_) uv_timer_start(timer_.get(), &onTimer, ms, ms);
+      timer_.arm(gen_->snapshot().timeouts.client_body);
     } else {
-      uv::disarm(timer_);
+      timer_.disarm();
     }
   }
   if (want == reading_ || !tcp_) return;
@@ -342,7 +341,7 @@ void DownstreamSession::updateReading() noexcept {
   }
 }
 
-void DownstreamSession::armClientTimer(uint64_t ms) noexcept { uv::arm(timer_, ms, &onTimer); }
+void DownstreamSession::armClientTimer(uint64_t ms) noexcept { timer_.arm(ms); }
 
 bool DownstreamSession::writeClient(const uv_buf_t* bufs, unsigned count) noexcept {
   uv_buf_t joined[4];

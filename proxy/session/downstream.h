@@ -88,7 +88,7 @@ private:
   bool start(uv_stream_t* server);
 
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
-  static void onTimer(uv_timer_t* t);
+  static void onTimer(void* owner);
 
   // Request side (downstream.cc)
   void feed(const char* data, size_t length);
@@ -167,7 +167,7 @@ private:
   bool tls_counted_ = false;   // the handshake's outcome is counted
   uint64_t cid_;
   uv::Tcp tcp_;
-  uv::Timer timer_;
+  uv::Deadline timer_; // the client's current timeout (header, body, idle, tunnel, linger)
   Phase phase_ = Phase::kIdle;
   http::Parser parser_;
   std::string pending_; // received, not yet parsed (pipelined requests, early body bytes)

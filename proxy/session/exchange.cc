@@ -279,7 +279,7 @@ void DownstreamSession::enterTunnel() {
   phase_ = Phase::kTunnel;
   // An idle tunnel ends after client_idle without a byte either way.
   uint64_t idle = gen_->snapshot().timeouts.client_idle;
-  if (timer_) uv_timer_start(timer_.get(), &onTimer, idle, idle);
+  timer_.arm(idle);
   if (upstream_ != nullptr) upstream_->startTunnel();
   if (!pending_.empty() && upstream_ != nullptr) {
     uv_buf_t b = uv_buf_init(pending_.data(), static_cast<unsigned>(pending_.size()));
@@ -297,7 +297,7 @@ void DownstreamSession::enterTunnel() {
 
 void DownstreamSession::onUpstreamTunnel(const char* data, size_t length) noexcept {
   if (closing()) return;
-  if (timer_) uv_timer_again(timer_.get());
+  if (timer_.armed()) timer_.rearm();
   uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(length));
   writeClient(&b, 1);
 }
@@ -310,9 +310,8 @@ void DownstreamSession::onUpstreamTunnelEnd() noexcept {
   flushAndClose();
 }
 
-void DownstreamSession::onTimer(uv_timer_t* t) {
-  auto* self = static_cast<DownstreamSession*>(t->data);
-  if (self == nullptr) return;
+void DownstreamSession::onTimer(void* owner) {
+  auto* self = static_cast<DownstreamSession*>(owner);
   switch (self->phase_) {
   case Phase::kHead: self->respondLocal(408, "request header timeout", {'c', 'R'}, true); break;
   case Phase::kExchange: self->respondLocal(408, "request body timeout", {'c', 'D'}, true); break;

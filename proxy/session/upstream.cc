@@ -33,7 +33,7 @@ UpstreamConnection* UpstreamConnection::connect(Worker& worker,
   c->connect_start_ns_ = uv_hrtime();
   int rc = c->tcp_.open(c, [&](uv_tcp_t* h) { return uv_tcp_init(worker.loop(), h); });
   if (rc == 0)
-    rc = c->timer_.open(c, [&](uv_timer_t* h) { return uv_timer_init(worker.loop(), h); });
+    rc = c->timer_.open(worker.loop(), c, &onTimer);
   if (rc == 0) {
     uv_tcp_nodelay(c->tcp_.get(), 1);
     c->connect_req_ = new uv_connect_t{};
@@ -49,7 +49,7 @@ UpstreamConnection* UpstreamConnection::connect(Worker& worker,
     c->close();
     return nullptr;
   }
-  uv::arm(c->timer_, snap.timeouts.connect, &onTimer);
+  c->timer_.arm(snap.timeouts.connect);
   return c;
 }
 
@@ -67,7 +67,7 @@ UpstreamConnection* UpstreamConnection::takeIdle(Worker&,
   c->state_ = State::kActive;
   c->user_ = user;
   c->reused_ = true;
-  uv::disarm(c->timer_);
+  c->timer_.disarm();
   c->updateReading();
   return c;
 }
@@ -99,7 +99,7 @@ void UpstreamConnection::becomeActive() {
     gen_->stats().worker(worker_.id()).pools[pool_].connect.add(us);
   }
   state_ = State::kActive;
-  uv::disarm(timer_);
+  timer_.disarm();
   updateReading();
   if (user_ != nullptr) user_->onUpstreamReady();
 }
@@ -114,9 +114,8 @@ void UpstreamConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
   self->handleRead(buf->base, static_cast<size_t>(nread));
 }
 
-void UpstreamConnection::onTimer(uv_timer_t* t) {
-  auto* self = static_cast<UpstreamConnection*>(t->data);
-  if (self == nullptr) return;
+void UpstreamConnection::onTimer(void* owner) {
+  auto* self = static_cast<UpstreamConnection*>(owner);
   switch (self->state_) {
   case State::kConnecting:
   case State::kHandshake: self->fail(UpstreamFailure::kConnectTimeout); break;
@@ -143,7 +142,7 @@ void UpstreamConnection::handlePlain(const char* data, size_t length) {
     return;
   }
   response_bytes_ += length;
-  if (timer_ && uv_is_active(timer_.handle())) uv_timer_again(timer_.get());
+  if (timer_.armed()) timer_.rearm();
   http::Parser::Outcome o = parser_.execute(data, length);
   if (user_ == nullptr) { // the exchange was aborted from inside a callback
     close();
@@ -162,7 +161,7 @@ void UpstreamConnection::handlePlain(const char* data, size_t length) {
   }
   case http::Parser::State::kUpgrade: {
     state_ = State::kTunnel;
-    uv::disarm(timer_);
+    timer_.disarm();
     if (o.consumed < length) user_->onUpstreamTunnel(data + o.consumed, length - o.consumed);
     return;
   }
@@ -240,7 +239,7 @@ void UpstreamConnection::onWriteDone(int status) noexcept {
 }
 
 void UpstreamConnection::armResponseTimer(uint64_t ms) noexcept {
-  if (timer_) uv_timer_start(timer_.get(), &onTimer, ms, ms);
+  timer_.arm(ms);
 }
 
 void UpstreamConnection::pauseReading() noexcept {
@@ -253,7 +252,7 @@ void UpstreamConnection::resumeReading() noexcept {
   updateReading();
 }
 
-void UpstreamConnection::startTunnel() noexcept { uv::disarm(timer_); }
+void UpstreamConnection::startTunnel() noexcept { timer_.disarm(); }
 
 void UpstreamConnection::shutdownWrite() noexcept {
   if (!tcp_) return;
@@ -291,7 +290,7 @@ void UpstreamConnection::release(bool reusable) noexcept {
   paused_ = false;
   s.idle.push_back(this);
   updateReading();
-  if (timer_) uv_timer_start(timer_.get(), &onTimer, kIdleTimeoutMs, 0);
+  timer_.arm(kIdleTimeoutMs);
 }
 
 void UpstreamConnection::abandon() noexcept {

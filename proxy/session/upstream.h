@@ -101,7 +101,7 @@ private:
   static void onConnect(uv_connect_t* req, int status);
   TrafficStats::Server& serverStats() noexcept; // this connection's server, this worker
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
-  static void onTimer(uv_timer_t* t);
+  static void onTimer(void* owner);
 
   void handleRead(const char* data, size_t length);
   void handlePlain(const char* data, size_t length);
@@ -122,7 +122,7 @@ private:
   size_t server_;
   User* user_ = nullptr;
   uv::Tcp tcp_;
-  uv::Timer timer_;
+  uv::Deadline timer_; // connect, response, body-idle or pooled-idle timeout
   uv_connect_t* connect_req_ = nullptr; // freed in onConnect
   http::Parser parser_;
   std::unique_ptr<tls::Engine> tls_; // null for plain HTTP upstreams
