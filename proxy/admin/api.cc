@@ -543,8 +543,44 @@ std::string metricsText(Control& control) {
               c.overridden.load(std::memory_order_relaxed));
     }
   }
+  out += "# HELP switchyard_experiment_responses_total Responses by experiment, variant and "
+         "status class.\n"
+         "# TYPE switchyard_experiment_responses_total counter\n";
+  for (size_t x = 0; x < snap.splits.size(); ++x) {
+    for (size_t v = 0; v < snap.splits[x].variants.size(); ++v) {
+      VariantCounters& c = g.experiments->counters(x, v);
+      for (size_t k = 1; k < TrafficStats::kStatusClasses; ++k) {
+        appendf(&out,
+                "switchyard_experiment_responses_total{experiment=\"%s\",variant=\"%s\","
+                "status_class=\"%s\"} %" PRIu64 "\n",
+                label(snap.splits[x].experiment).c_str(),
+                label(snap.splits[x].variants[v].name).c_str(), kStatusClass[k],
+                c.status[k - 1].load(std::memory_order_relaxed));
+      }
+    }
+  }
+  out += "# HELP switchyard_experiment_request_duration_seconds Time from the first request "
+         "byte to the last response byte, by experiment and variant.\n"
+         "# TYPE switchyard_experiment_request_duration_seconds histogram\n";
+  for (size_t x = 0; x < snap.splits.size(); ++x) {
+    for (size_t v = 0; v < snap.splits[x].variants.size(); ++v) {
+      appendHistogram(&out, "switchyard_experiment_request_duration_seconds",
+                      "experiment=\"" + label(snap.splits[x].experiment) + "\",variant=\"" +
+                          label(snap.splits[x].variants[v].name) + "\"",
+                      st.variantLatency(x, v));
+    }
+  }
   return out;
 }
+
+namespace {
+// {"p50":..,"p90":..,"p99":..} in milliseconds, interpolated in the histogram.
+std::string latencyJson(const TrafficStats::Sums& sums) {
+  return "{\"p50\":" + number(TrafficStats::quantile(sums, 0.5) * 1000) +
+         ",\"p90\":" + number(TrafficStats::quantile(sums, 0.9) * 1000) +
+         ",\"p99\":" + number(TrafficStats::quantile(sums, 0.99) * 1000) + "}";
+}
+} // namespace
 
 std::string statsJson(Control& control) {
   const Generation& g = control.current();
@@ -577,9 +613,7 @@ std::string statsJson(Control& control) {
     appendf(&out, ",\"requests\":%" PRIu64 ",\"status\":{", total);
     for (size_t c = 1; c < TrafficStats::kStatusClasses; ++c)
       appendf(&out, "%s\"%s\":%" PRIu64, c > 1 ? "," : "", kStatusClass[c], st.routeStatus(r, c));
-    out += "},\"latency_ms\":{\"p50\":" + number(st.routeQuantile(r, 0.5) * 1000) +
-           ",\"p90\":" + number(st.routeQuantile(r, 0.9) * 1000) +
-           ",\"p99\":" + number(st.routeQuantile(r, 0.99) * 1000) + "}}";
+    out += "},\"latency_ms\":" + latencyJson(st.routeLatency(r)) + "}";
   }
   out += "],\"pools\":" + poolsArray(control);
   out += ",\"experiments\":[";
@@ -590,9 +624,14 @@ std::string statsJson(Control& control) {
       VariantCounters& c = g.experiments->counters(x, v);
       out += (v ? ",{" : "{");
       out += "\"name\":" + jsonString(snap.splits[x].variants[v].name);
-      appendf(&out, ",\"weight\":%u,\"requests\":%" PRIu64 "}", snap.splits[x].variants[v].weight,
+      appendf(&out, ",\"weight\":%u,\"requests\":%" PRIu64 ",\"status\":{",
+              snap.splits[x].variants[v].weight,
               c.assigned.load(std::memory_order_relaxed) +
                   c.overridden.load(std::memory_order_relaxed));
+      for (size_t k = 1; k < TrafficStats::kStatusClasses; ++k)
+        appendf(&out, "%s\"%s\":%" PRIu64, k > 1 ? "," : "", kStatusClass[k],
+                c.status[k - 1].load(std::memory_order_relaxed));
+      out += "},\"latency_ms\":" + latencyJson(st.variantLatency(x, v)) + "}";
     }
     out += "],\"srm_p_value\":" + number(g.experiments->pValue(x)) + "}";
   }

@@ -8,7 +8,15 @@ TrafficStats::TrafficStats(const config::Snapshot& snapshot, unsigned workers)
     : count_(workers), routes_(snapshot.actions.size()), listeners_(snapshot.listeners.size()),
       pools_(snapshot.pools.size()),
       pool_base_(std::make_unique<size_t[]>(snapshot.pools.size() + 1)),
+      splits_(snapshot.splits.size()),
+      variant_base_(std::make_unique<size_t[]>(snapshot.splits.size() + 1)),
       workers_(std::make_unique<Worker[]>(workers)) {
+  size_t variants = 0;
+  for (size_t x = 0; x < snapshot.splits.size(); ++x) {
+    variant_base_[x] = variants;
+    variants += snapshot.splits[x].variants.size();
+  }
+  variant_base_[snapshot.splits.size()] = variants;
   size_t servers = 0;
   for (size_t p = 0; p < snapshot.pools.size(); ++p) {
     pool_base_[p] = servers;
@@ -20,6 +28,7 @@ TrafficStats::TrafficStats(const config::Snapshot& snapshot, unsigned workers)
     workers_[w].servers = std::make_unique<Server[]>(std::max<size_t>(servers, 1));
     workers_[w].listeners = std::make_unique<Listener[]>(std::max<size_t>(listeners_, 1));
     workers_[w].pools = std::make_unique<Pool[]>(std::max<size_t>(pools_, 1));
+    workers_[w].variants = std::make_unique<Variant[]>(std::max<size_t>(variants, 1));
   }
 }
 
@@ -38,6 +47,14 @@ void TrafficStats::record(unsigned worker, int route, int pool, int server, int 
     s.status[status_class].add();
     if (server_failed) s.failures.add();
   }
+}
+
+void TrafficStats::recordVariant(unsigned worker, size_t split, size_t variant,
+                                 uint64_t latency_us) noexcept {
+  if (worker >= count_ || split >= splits_) return;
+  const size_t i = variant_base_[split] + variant;
+  if (i >= variant_base_[split + 1]) return;
+  workers_[worker].variants[i].latency.add(latency_us);
 }
 
 void Histogram::add(uint64_t us) noexcept {
@@ -90,6 +107,14 @@ TrafficStats::Sums TrafficStats::poolLatency(size_t pool, Histogram Pool::*which
   return out;
 }
 
+TrafficStats::Sums TrafficStats::variantLatency(size_t split, size_t variant) const {
+  Sums out;
+  const size_t i = variant_base_[split] + variant;
+  for (unsigned w = 0; w < count_; ++w)
+    addInto(workers_[w].variants[i].latency, &out);
+  return out;
+}
+
 uint64_t TrafficStats::serverGauge(size_t pool, size_t server, Counter Server::*which) const {
   const size_t i = serverIndex(pool, server);
   return sum(count_, [&](unsigned w) { return (workers_[w].servers[i].*which).get(); });
@@ -118,8 +143,7 @@ uint64_t TrafficStats::retries() const {
   return sum(count_, [&](unsigned w) { return workers_[w].retries.get(); });
 }
 
-double TrafficStats::routeQuantile(size_t route, double q) const {
-  const Sums sums = routeLatency(route);
+double TrafficStats::quantile(const Sums& sums, double q) {
   const uint64_t* counts = sums.buckets;
   const uint64_t total = sums.count();
   if (total == 0) return 0;

@@ -59,6 +59,9 @@ public:
     Counter active; // upstream connections serving an exchange now
     Counter idle;   // upstream connections kept alive, waiting
   };
+  struct Variant {
+    Histogram latency; // first request byte to last response byte, exchanges with a status
+  };
   struct Pool {
     Histogram connect;  // TCP connect (and TLS handshake) of a new upstream connection
     Histogram response; // request head sent to response head received
@@ -76,6 +79,7 @@ public:
     std::unique_ptr<Server[]> servers; // every pool's servers, pool after pool
     std::unique_ptr<Listener[]> listeners;
     std::unique_ptr<Pool[]> pools;
+    std::unique_ptr<Variant[]> variants; // every split's variants, split after split
     Counter retries;
   };
 
@@ -89,6 +93,8 @@ public:
   // Index into Worker::servers of (pool, server).
   size_t serverIndex(size_t pool, size_t server) const { return pool_base_[pool] + server; }
 
+  // One finished exchange of an A/B variant (with a response status).
+  void recordVariant(unsigned worker, size_t split, size_t variant, uint64_t latency_us) noexcept;
   // One finished exchange: `route` -1 when none matched; `pool`/`server` -1
   // when no server was chosen. `status` 0 when nothing was sent.
   void record(unsigned worker, int route, int pool, int server, int status, uint64_t latency_us,
@@ -105,6 +111,7 @@ public:
   };
   Sums routeLatency(size_t route) const;
   Sums poolLatency(size_t pool, Histogram Pool::*which) const;
+  Sums variantLatency(size_t split, size_t variant) const;
   uint64_t serverGauge(size_t pool, size_t server, Counter Server::*which) const;
   size_t pools() const { return pools_; }
   uint64_t serverRequests(size_t pool, size_t server) const;
@@ -112,9 +119,9 @@ public:
   uint64_t serverStatus(size_t pool, size_t server, size_t status_class) const;
   uint64_t listenerCount(size_t listener, Counter Listener::*which) const;
   uint64_t retries() const;
-  // Latency quantile q (0..1) of a route, in seconds, interpolated inside the
+  // Latency quantile q (0..1) of summed histograms, in seconds, interpolated inside the
   // histogram bucket (as Prometheus' histogram_quantile does); 0 when empty.
-  double routeQuantile(size_t route, double q) const;
+  static double quantile(const Sums& sums, double q);
 
 private:
   unsigned count_;
@@ -122,6 +129,8 @@ private:
   size_t listeners_;
   size_t pools_;
   std::unique_ptr<size_t[]> pool_base_;
+  size_t splits_;
+  std::unique_ptr<size_t[]> variant_base_; // per split: its first index in Worker::variants
   std::unique_ptr<Worker[]> workers_;
 };
 

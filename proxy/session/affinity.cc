@@ -156,7 +156,9 @@ void DownstreamSession::countVariant() {
   if (record_.status >= 100 && record_.status < 600) {
     c.status[record_.status / 100 - 1].fetch_add(1, std::memory_order_relaxed);
     c.completed.fetch_add(1, std::memory_order_relaxed);
-    c.latency_us.fetch_add((record_.end_ns - record_.start_ns) / 1000, std::memory_order_relaxed);
+    const uint64_t us = (record_.end_ns - record_.start_ns) / 1000;
+    c.latency_us.fetch_add(us, std::memory_order_relaxed);
+    gen_->stats().recordVariant(worker_.id(), split_, static_cast<size_t>(variant_), us);
   }
 }
 

@@ -6,7 +6,7 @@ Starts a demo upstream and the proxy (built in DIR) with the admin listener on
 127.0.0.1 port 0, sends traffic, and renders GET / in Debian's Chromium
 (--headless --no-sandbox) twice: the page must list every server of the pool
 with its health, have polled /api/stats, and show more requests for a server
-after more traffic went to it. Then drains a server with the page's API and
+after more traffic went to it, and each A/B variant's latency. Then drains a server with the page's API and
 checks that the page shows it. Saves the last render as a screenshot
 (stats-page.png in --out, default DIR) and prints what the page showed.
 Loopback only; every process it starts is stopped; every wait is bounded.
@@ -30,11 +30,12 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run
 
 
 class Rows(html.parser.HTMLParser):
-    """Collects tr[data-server] rows: key -> {cell class: (data-value or text)}."""
+    """Collects tr[data-server] rows (in .rows) and tr[data-variant] rows (in
+    .variants): key -> {cell class: (data-value or text)}."""
 
     def __init__(self):
         super().__init__()
-        self.rows, self.updates = {}, None
+        self.rows, self.variants, self.updates = {}, {}, None
         self._row = self._cell = None
 
     def handle_starttag(self, tag, attrs):
@@ -43,6 +44,8 @@ class Rows(html.parser.HTMLParser):
             self.updates = a.get("data-updates")
         if tag == "tr" and "data-server" in a:
             self._row = self.rows.setdefault(a["data-server"], {"state": a.get("data-state")})
+        elif tag == "tr" and "data-variant" in a:
+            self._row = self.variants.setdefault(a["data-variant"], {})
         elif tag == "td" and self._row is not None:
             self._cell = (a.get("class") or "").split()
             self._value = a.get("data-value")
@@ -125,7 +128,9 @@ def main():
                     "    servers:\n"
                     f"      - {{name: app1, address: {upstreams['app1']}}}\n"
                     f"      - {{name: app2, address: {upstreams['app2']}}}\n"
-                    "routes:\n  - {name: all, pool: web}\n")
+                    "routes:\n  - {name: all, split: {experiment: ab, key: 'header:X-User', "
+                    "variants: [{name: control, pool: web, weight: 50}, "
+                    "{name: treat, pool: web, weight: 50}]}}\n")
         start("proxy", [proxy_bin, "-c", config])
         if not wait_line(lambda: lines("proxy"), r"^switchyard: ready"):
             print("page-check: the proxy did not start:\n" + "\n".join(lines("proxy")),
@@ -137,7 +142,8 @@ def main():
 
         def traffic(n):
             for i in range(n):
-                with opener.open(f"http://{public}/p{i}", timeout=5) as r:
+                req = urllib.request.Request(f"http://{public}/p{i}", headers={"X-User": f"u{i}"})
+                with opener.open(req, timeout=5) as r:
                     r.read()
 
         def render(extra=()):
@@ -173,6 +179,13 @@ def main():
               f"app2 state {rows.rows.get('web/app2', {}).get('state')}")
         check(after >= before + 10, "the page shows the new traffic")
         check(rows.rows.get("web/app2", {}).get("state") == "drain", "the page shows app2 draining")
+        for key, row in sorted(rows.variants.items()):
+            print(f"   variant {key}: requests={row.get('requests')} 5xx={row.get('errors')} "
+                  f"p50={row.get('p50')} ms p99={row.get('p99')} ms")
+        check(set(rows.variants) == {"ab/control", "ab/treat"}, "the page lists both A/B variants")
+        check(all(re.fullmatch(r"\d+(\.\d+)?", r.get("p50") or "") and
+                  re.fullmatch(r"\d+(\.\d+)?", r.get("p99") or "") for r in rows.variants.values()),
+              "each variant shows its p50 and p99 latency")
         check(os.path.getsize(shot) > 10000 if os.path.exists(shot) else False,
               f"a screenshot was written: {shot}")
     finally:

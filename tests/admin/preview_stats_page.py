@@ -228,7 +228,13 @@ class Mock:
                                for v, w, _ in vs)
                     p = chi2_sf(chi2, len(vs) - 1)
                 experiments.append({"name": e, "srm_p_value": p, "variants": [
-                    {"name": v, "weight": w, "requests": counts[v]} for v, w, _ in vs]})
+                    {"name": v, "weight": w, "requests": counts[v],
+                     "status": {"1xx": 0, "2xx": counts[v] - counts[v] // 60, "3xx": 0, "4xx": 0,
+                                "5xx": counts[v] // 60},
+                     "latency_ms": {"p50": round(random.uniform(4, 6), 2),
+                                    "p90": round(random.uniform(11, 15), 2),
+                                    "p99": round(random.uniform(30, 45), 2)}}
+                    for v, w, _ in vs]})
             return {
                 "version": "0.1.0",
                 "generation": self.generation,

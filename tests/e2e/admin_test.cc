@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -189,6 +190,64 @@ TEST_CASE("admin: /metrics is valid Prometheus text and counts what happened") {
   CHECK(m.at("switchyard_upstream_connections{pool=\"app\",server=\"app1\",state=\"active\"}") ==
         0);
   CHECK(m.at("switchyard_upstream_connections{pool=\"app\",server=\"app1\",state=\"idle\"}") >= 1);
+}
+
+TEST_CASE("admin: each A/B variant's responses and latency, in /metrics and /api/stats") {
+  FakeUpstream a("a");
+  FakeUpstream b("b", [](const UpstreamRequest&) {
+    return Reply::send("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops");
+  });
+  ProxyConfig cfg;
+  cfg.addPool("pa", {{"a", a.port()}});
+  cfg.addPool("pb", {{"b", b.port()}});
+  cfg.addRoute("{name: shop, split: {experiment: checkout, key: 'cookie:uid', "
+               "override: 'header:X-Variant', variants: [{name: control, pool: pa, weight: 50}, "
+               "{name: treat, pool: pb, weight: 50}]}}");
+  ProxyProcess proxy;
+  startOrFail(proxy, withAdmin(cfg));
+  const uint16_t admin = adminPort(proxy);
+  REQUIRE(admin != 0);
+  RawClient c(proxy.port());
+  for (int i = 0; i < 5; ++i) {
+    Response r = c.roundTrip(makeRequest("GET", "/", "example.test", "X-Variant: control\r\n"));
+    CHECK(r.status() == 200);
+  }
+  for (int i = 0; i < 3; ++i) {
+    Response r = c.roundTrip(makeRequest("GET", "/", "example.test", "X-Variant: treat\r\n"));
+    CHECK(r.status() == 500);
+  }
+  REQUIRE(proxy.waitForAccessLog(8).size() == 8);
+
+  Metrics m(httpGet(admin, "/metrics", "127.0.0.1").body());
+  std::string problems;
+  for (const std::string& p : m.problems)
+    problems += p + "\n";
+  INFO(problems);
+  CHECK(m.problems.empty());
+  CHECK(m.types["switchyard_experiment_request_duration_seconds"] == "histogram");
+  CHECK(m.types["switchyard_experiment_responses_total"] == "counter");
+  const std::string control = R"(experiment="checkout",variant="control")";
+  const std::string treat = R"(experiment="checkout",variant="treat")";
+  CHECK(m.at("switchyard_experiment_request_duration_seconds_count{" + control + "}") == 5);
+  CHECK(m.at("switchyard_experiment_request_duration_seconds_count{" + treat + "}") == 3);
+  CHECK(m.at("switchyard_experiment_request_duration_seconds_bucket{" + treat + ",le=\"+Inf\"}") ==
+        3);
+  CHECK(m.at("switchyard_experiment_request_duration_seconds_sum{" + control + "}") > 0);
+  CHECK(m.at("switchyard_experiment_responses_total{" + control + ",status_class=\"2xx\"}") == 5);
+  CHECK(m.at("switchyard_experiment_responses_total{" + control + ",status_class=\"5xx\"}") == 0);
+  CHECK(m.at("switchyard_experiment_responses_total{" + treat + ",status_class=\"5xx\"}") == 3);
+
+  Response stats = httpGet(admin, "/api/stats", "127.0.0.1");
+  REQUIRE(stats.status() == 200);
+  const std::string& body = stats.body();
+  INFO(body);
+  CHECK(body.find(R"("name":"treat","weight":50,"requests":3,"status":{"1xx":0,"2xx":0,"3xx":0,)"
+                  R"("4xx":0,"5xx":3},"latency_ms":{"p50":)") != std::string::npos);
+  const size_t at = body.find(R"("name":"control","weight":50,"requests":5,"status":{)");
+  REQUIRE(at != std::string::npos);
+  const size_t p50 = body.find(R"("p50":)", at);
+  REQUIRE(p50 != std::string::npos);
+  CHECK(std::strtod(body.c_str() + p50 + 6, nullptr) > 0); // a measured time, not a placeholder
 }
 
 TEST_CASE("admin: an exchange in progress shows as an active upstream connection") {
