@@ -416,6 +416,8 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot, const std::string
   m.startChecker();
   for (auto& w : m.workers_)
     w->start();
+  for (auto& w : m.workers_)
+    w->waitListening();
   fprintf(stderr, "switchyard: ready workers=%u\n", snapshot->workers);
   fflush(stderr);
   uv_run(m.loop, UV_RUN_DEFAULT);
