@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 #include <utility>
@@ -18,11 +19,27 @@ namespace {
 // Child fds: 0-2 are this process's stdio, 3 the ready pipe, then the sockets.
 constexpr int kReadyFd = 3;
 
+// The program as it was started: argv[0] made absolute now (against the
+// working directory, or found on PATH as execvp would), not resolved through
+// symlinks, so a symlink switched to a new release is followed at upgrade
+// time. /proc/self/exe (uv_exepath) when argv[0] leads nowhere.
 std::string resolveExecutable(const std::vector<std::string>& argv) {
-  char path[PATH_MAX];
-  size_t size = sizeof path;
-  if (uv_exepath(path, &size) == 0) return std::string(path, size);
-  return argv.empty() ? std::string() : argv[0]; // execvp looks it up on PATH then
+  const std::string arg0 = argv.empty() ? std::string() : argv[0];
+  char buf[PATH_MAX];
+  size_t size = sizeof buf;
+  if (!arg0.empty() && arg0[0] == '/') return arg0;
+  if (arg0.find('/') != std::string::npos && uv_cwd(buf, &size) == 0) {
+    return std::string(buf, size) + "/" + arg0;
+  }
+  const char* path = arg0.empty() ? nullptr : std::getenv("PATH");
+  for (std::string_view dirs = path != nullptr ? path : ""; !dirs.empty();) {
+    const size_t colon = dirs.find(':');
+    std::string candidate = std::string(dirs.substr(0, colon)) + "/" + arg0;
+    dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
+    if (candidate[0] == '/' && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  size = sizeof buf;
+  return uv_exepath(buf, &size) == 0 ? std::string(buf, size) : arg0;
 }
 
 void closeFds(std::vector<int>& fds) {

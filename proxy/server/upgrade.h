@@ -4,11 +4,12 @@
 // It keeps its own duplicate of every listening socket (the workers own
 // theirs and close them on their own threads; only this object closes the
 // duplicates, so the fds it hands over are always open and always these
-// sockets). start() spawns the binary this process was started from (its
-// path resolved at startup: the file there may have been replaced since,
-// which is the point) with the same argv, the sockets as inherited fds
-// described in SWITCHYARD_INHERITED_FDS, and one end of a socket pair on
-// which the new process writes a byte once it listens and its workers run.
+// sockets). start() spawns the binary this process was started as (argv[0]
+// made absolute at startup: the file there, or a symlink's target, may have
+// been replaced since, which is the point) with the same argv, the sockets
+// as inherited fds described in SWITCHYARD_INHERITED_FDS, and one end of a
+// socket pair on which the new process writes a byte once it listens and its
+// workers run.
 // Then `on_ready` runs (the runtime stops accepting and drains as on
 // SIGTERM): both processes hold the same kernel sockets, so a connection
 // waiting in an accept queue is accepted by the new process, never reset.
