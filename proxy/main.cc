@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "proxy/config/load.h"
 #include "proxy/server/runtime.h"
@@ -15,7 +16,9 @@ constexpr const char* kUsage =
     "       switchyard --help          this text\n"
     "signals: SIGTERM drains (finish in-flight requests, exit by timeouts.drain); SIGINT exits "
     "now;\n         SIGHUP reloads the config file (a config with errors changes nothing); "
-    "SIGUSR1\n         reopens the access log file (after logrotate moved it)\n";
+    "SIGUSR1\n         reopens the access log file (after logrotate moved it); SIGUSR2 "
+    "upgrades the\n         binary: starts the file this process was started from, hands it "
+    "the listening\n         sockets and drains once it is ready (it gets a new pid)\n";
 
 int usageError(const char* what) {
   fprintf(stderr, "switchyard: %s\n%s", what, kUsage);
@@ -61,5 +64,6 @@ int main(int argc, char** argv) {
     printf("switchyard: %s: configuration is valid\n", config_path.c_str());
     return 0;
   }
-  return proxy::runProxy(std::move(loaded.snapshot), config_path);
+  return proxy::runProxy(std::move(loaded.snapshot), config_path,
+                         std::vector<std::string>(argv, argv + argc));
 }

@@ -184,8 +184,8 @@ AdminServer::~AdminServer() {
     delete c;
 }
 
-std::string AdminServer::start(const config::SocketAddress& address) {
-  int fd = bindListeningSocket(address.sa(), address.length);
+std::string AdminServer::start(const config::SocketAddress& address, int inherited) {
+  int fd = inherited >= 0 ? inherited : bindListeningSocket(address.sa(), address.length);
   if (fd < 0) return "cannot listen on " + address.text + ": " + strerror(-fd);
   std::string where = localAddress(fd);
   int rc = impl_->listener.open(this, [&](uv_tcp_t* h) { return uv_tcp_init(loop_, h); });
@@ -201,8 +201,16 @@ std::string AdminServer::start(const config::SocketAddress& address) {
   return "";
 }
 
+int AdminServer::fd() const {
+  uv_os_fd_t fd = -1;
+  if (!impl_->listener || uv_fileno(impl_->listener.handle(), &fd) != 0) return -1;
+  return fd;
+}
+
+void AdminServer::stopAccepting() { impl_->listener.close(); }
+
 void AdminServer::stop() {
-  impl_->listener.close();
+  stopAccepting();
   impl_->reaper.close();
   std::vector<AdminConnection*> live(impl_->live.begin(), impl_->live.end());
   for (AdminConnection* c : live)

@@ -25,9 +25,14 @@ public:
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
-  // Binds and listens on `address`; returns "" or what went wrong. Prints
-  // "switchyard: admin listening address=IP:PORT".
-  std::string start(const config::SocketAddress& address);
+  // Binds and listens on `address`, or adopts `inherited` (a socket bound to
+  // it that a binary upgrade handed over; -1: none); returns "" or what went
+  // wrong. Prints "switchyard: admin listening address=IP:PORT".
+  std::string start(const config::SocketAddress& address, int inherited = -1);
+  // The listening socket's fd, or -1.
+  int fd() const;
+  // Closes the listener; connections being answered finish (idempotent).
+  void stopAccepting();
   // Closes the listener and every connection (idempotent).
   void stop();
 

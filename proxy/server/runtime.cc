@@ -16,7 +16,9 @@
 #include "proxy/health/checker.h"
 #include "proxy/server/admission.h"
 #include "proxy/server/generation.h"
+#include "proxy/server/inherited_sockets.h"
 #include "proxy/server/listener.h"
+#include "proxy/server/upgrade.h"
 #include "proxy/server/worker.h"
 #include "proxy/session/access_log.h"
 #include "proxy/session/experiments.h"
@@ -53,17 +55,26 @@ void closeAll(std::vector<std::vector<int>>& fds) {
   }
 }
 
+std::vector<std::string> addressesOf(const config::Snapshot& snap) {
+  std::vector<std::string> out;
+  for (const config::Listener& l : snap.listeners)
+    out.push_back(l.address.text);
+  return out;
+}
+
 // fds[w][l]: worker w's socket for listener l, bound and listening, so that
-// connections queue in the kernel from the moment "ready" is printed.
-bool bindAll(const config::Snapshot& snap, std::vector<std::vector<int>>* fds,
-             std::vector<std::string>* bound) {
+// connections queue in the kernel from the moment "ready" is printed. After
+// a binary upgrade, the sockets the old process handed over are taken first.
+bool bindAll(const config::Snapshot& snap, InheritedSockets& inherited,
+             std::vector<std::vector<int>>* fds, std::vector<std::string>* bound) {
   fds->assign(snap.workers, std::vector<int>(snap.listeners.size(), -1));
   for (size_t l = 0; l < snap.listeners.size(); ++l) {
     const config::Listener& listener = snap.listeners[l];
     sockaddr_storage addr = listener.address.storage;
     for (unsigned w = 0; w < snap.workers; ++w) {
-      int fd =
-          bindListeningSocket(reinterpret_cast<const sockaddr*>(&addr), listener.address.length);
+      const auto* sa = reinterpret_cast<const sockaddr*>(&addr);
+      int fd = inherited.take(listener.address.text, static_cast<int>(w), sa);
+      if (fd < 0) fd = bindListeningSocket(sa, listener.address.length);
       if (fd < 0 || ::listen(fd, 1024) != 0) {
         int err = fd < 0 ? -fd : errno;
         fprintf(stderr, "switchyard: cannot listen on %s (listener %s): %s\n",
@@ -89,6 +100,8 @@ struct MainLoop final : public admin::Control {
   bool last_reload_ok = true;
   std::vector<std::string> bound; // per listener of the current generation: "ip:port" bound
   std::string config_path;
+  std::string admin_address; // as configured when the admin listener was opened
+  std::unique_ptr<Upgrade> upgrade;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const Generation> current_;
   // Generations retired by a reload, kept until every worker applied the
@@ -97,7 +110,7 @@ struct MainLoop final : public admin::Control {
   std::unique_ptr<HealthChecker> checker;
   uv::Async done;
   uv::Async reloaded; // a worker applied a reload
-  uv::Signal term, intr, hup, usr1;
+  uv::Signal term, intr, hup, usr1, usr2;
   uv::Timer deadline;
   uv::Timer srm_check;
   uv::Timer refusal_log; // flushes rate-limited refusal lines still pending
@@ -115,6 +128,7 @@ struct MainLoop final : public admin::Control {
       return;
     }
     draining = true;
+    upgrade->closeSockets();
     for (auto& w : workers_)
       w->drain();
     uv::arm(deadline, drain_ms, [](uv_timer_t* t) {
@@ -136,6 +150,8 @@ struct MainLoop final : public admin::Control {
     intr.close();
     hup.close();
     usr1.close();
+    usr2.close();
+    upgrade->close();
     deadline.close();
     srm_check.close();
     refusal_log.close();
@@ -178,6 +194,7 @@ struct MainLoop final : public admin::Control {
 
   admin::ReloadOutcome reload();
   void onReloaded();
+  void upgradeBinary();
 
   // admin::Control
   const Generation& current() const override { return *current_; }
@@ -284,6 +301,7 @@ admin::ReloadOutcome MainLoop::reload() {
     opened.push_back("name=" + listener.name + " address=" + localAddress(fds[0][i]));
     next_bound[i] = localAddress(fds[0][i]);
   }
+  upgrade->setListeners(addressesOf(next), reuse, fds);
   auto generation = std::make_shared<const Generation>(
       number, std::move(loaded.snapshot), static_cast<unsigned>(workers_.size()), current_.get());
   retiring.push_back(std::exchange(current_, generation));
@@ -326,9 +344,22 @@ void MainLoop::onReloaded() {
   fflush(stderr);
 }
 
+// SIGUSR2: start the binary again and hand it the listening sockets (see
+// upgrade.h); once it is ready, this process drains.
+void MainLoop::upgradeBinary() {
+  if (draining && upgrade->idle()) {
+    fprintf(stderr, "switchyard: upgrade: refused: the proxy is draining\n");
+    fflush(stderr);
+    return;
+  }
+  upgrade->start(admin ? admin->fd() : -1, admin_address);
+}
+
 } // namespace
 
-int runProxy(std::shared_ptr<const config::Snapshot> snapshot, const std::string& config_path) {
+int runProxy(std::shared_ptr<const config::Snapshot> snapshot, const std::string& config_path,
+             std::vector<std::string> argv) {
+  InheritedSockets inherited = InheritedSockets::fromEnvironment(); // before any thread starts
   std::signal(SIGPIPE, SIG_IGN); // write errors come back as EPIPE instead
   AccessLogSink log;
   std::string error;
@@ -338,10 +369,15 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot, const std::string
   }
   std::vector<std::vector<int>> fds;
   std::vector<std::string> bound;
-  if (!bindAll(*snapshot, &fds, &bound)) return 1;
+  if (!bindAll(*snapshot, inherited, &fds, &bound)) return 1;
 
   MainLoop m;
   m.loop = uv_default_loop();
+  m.upgrade = std::make_unique<Upgrade>(m.loop, std::move(argv), [&m] {
+    if (m.admin) m.admin->stopAccepting(); // the new process answers on it now
+    if (!m.draining) m.drainAll();
+  });
+  m.upgrade->setListeners(addressesOf(*snapshot), {}, fds);
   m.config_path = config_path;
   m.current_ = std::make_shared<const Generation>(1, snapshot, snapshot->workers, nullptr);
   m.started_ms = uv_now(m.loop);
@@ -365,6 +401,7 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot, const std::string
   m.intr.open(&m, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
   m.hup.open(&m, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
   m.usr1.open(&log, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
+  m.usr2.open(&m, [&](uv_signal_t* h) { return uv_signal_init(m.loop, h); });
   uv_signal_start(
       m.term.get(),
       [](uv_signal_t* s, int) {
@@ -397,10 +434,18 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot, const std::string
         fflush(stderr);
       },
       SIGUSR1);
+  uv_signal_start(
+      m.usr2.get(),
+      [](uv_signal_t* s, int) {
+        if (auto* self = static_cast<MainLoop*>(s->data)) self->upgradeBinary();
+      },
+      SIGUSR2);
 
   if (snapshot->admin.length > 0) {
     m.admin = std::make_unique<admin::AdminServer>(m.loop, m);
-    std::string admin_error = m.admin->start(snapshot->admin);
+    m.admin_address = snapshot->admin.text;
+    std::string admin_error = m.admin->start(
+        snapshot->admin, inherited.take(snapshot->admin.text, kAdminSocket, snapshot->admin.sa()));
     if (!admin_error.empty()) {
       fprintf(stderr, "switchyard: admin: %s\n", admin_error.c_str());
       closeAll(fds);
@@ -413,11 +458,15 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot, const std::string
         std::make_unique<Worker>(w, m.current_, std::move(fds[w]), shared, m.done.get()));
     m.workers_.back()->openWake();
   }
+  inherited.closeUnused();
   m.startChecker();
   for (auto& w : m.workers_)
     w->start();
+  for (auto& w : m.workers_)
+    w->waitListening();
   fprintf(stderr, "switchyard: ready workers=%u\n", snapshot->workers);
   fflush(stderr);
+  inherited.announceReady(); // after a binary upgrade: the old process drains now
   uv_run(m.loop, UV_RUN_DEFAULT);
   for (auto& w : m.workers_)
     w->join();

@@ -63,6 +63,8 @@ void Worker::start() {
   thread_ = std::thread([this] { run(); });
 }
 
+void Worker::waitListening() { listening_.get_future().wait(); }
+
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
@@ -107,6 +109,7 @@ void Worker::run() {
     }
     listeners_.push_back(std::move(l));
   }
+  listening_.set_value();
   reaper_.open(this, [&](uv_check_t* h) { return uv_check_init(&loop_, h); });
   uv_check_start(reaper_.get(), [](uv_check_t* h) {
     auto* self = static_cast<Worker*>(h->data);

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -102,6 +103,9 @@ public:
   // Opens the cross-thread wake-up handle; call before start().
   void openWake();
   void start();
+  // Blocks until the worker's listeners accept (or failed to, which it logs).
+  // Once, after start().
+  void waitListening();
   void join();
   // Thread-safe: stop accepting, let in-flight exchanges finish, then exit.
   void drain();
@@ -183,6 +187,7 @@ private:
   routing::MatchScratch scratch_;
   BufferPool buffers_;
   std::unique_ptr<char[]> read_buffer_;
+  std::promise<void> listening_;
   std::atomic<bool> finished_{false};
   std::atomic<int> request_{0}; // 1 = drain, 2 = stop
   bool draining_ = false;

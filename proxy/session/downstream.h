@@ -42,7 +42,8 @@ public:
   // Takes the accepted connection from `server`; false if accept failed.
   static bool accept(Worker& worker, uv_stream_t* server, size_t listener);
 
-  // Worker-initiated: drain (finish the current exchange, then close) or stop.
+  // Worker-initiated: drain (finish the current exchange, then close; a new
+  // connection still gets its first request answered) or stop.
   void drain() noexcept;
   void stopNow() noexcept; // drain deadline or SIGINT: log what is cut off ('D'), close
   // Called by the worker: a slot may have been freed; try the servers again.
@@ -189,6 +190,7 @@ private:
   bool upstream_congested_ = false;
   bool parser_paused_ = false;
   bool draining_ = false;
+  bool served_any_ = false;        // an exchange finished: kIdle now means an idle keep-alive
   bool drop_client_bytes_ = false; // linger after close: read and discard
   bool client_congested_ = false;  // our writes to the client are queued above high water
   bool tunnel_client_eof_ = false;

@@ -266,6 +266,7 @@ void DownstreamSession::startNextRequest() {
   record_ = ExchangeRecord{};
   record_.cid = cid_;
   phase_ = Phase::kIdle;
+  served_any_ = true;
   armClientTimer(gen_->snapshot().timeouts.client_idle);
   parser_paused_ = false;
   parser_.resume();
@@ -395,7 +396,12 @@ void DownstreamSession::stopNow() noexcept {
 
 void DownstreamSession::drain() noexcept {
   draining_ = true;
-  if (phase_ == Phase::kIdle) close();
+  // An idle keep-alive connection closes now: a request that crosses our
+  // close is one a client may retry (RFC 9112 §9.3.1). A new connection that
+  // has not sent its first request yet was accepted to be served: its request
+  // still gets an answer (with Connection: close) if it comes within
+  // client_header (the timer armed at accept), so a drain loses none.
+  if (phase_ == Phase::kIdle && served_any_) close();
 }
 
 void DownstreamSession::close() noexcept {

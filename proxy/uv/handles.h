@@ -45,6 +45,18 @@ public:
     return 0;
   }
 
+  // The same for an init call that leaves the handle registered with the
+  // loop even when it fails (uv_spawn): on failure the handle is closed,
+  // not deleted, and the error returned.
+  template <class Init> int openOrClose(void* data, Init&& init) {
+    close();
+    h_ = new T{};
+    int rc = init(h_);
+    h_->data = rc == 0 ? data : nullptr;
+    if (rc != 0) close();
+    return rc;
+  }
+
   void close() noexcept {
     if (h_ == nullptr) return;
     T* h = std::exchange(h_, nullptr);
@@ -67,6 +79,8 @@ using Timer = Handle<uv_timer_t>;
 using Async = Handle<uv_async_t>;
 using Signal = Handle<uv_signal_t>;
 using Check = Handle<uv_check_t>;
+using Pipe = Handle<uv_pipe_t>;
+using Process = Handle<uv_process_t>;
 
 // Anything whose stream->data points at it and that wants to hear about
 // finished writes (backpressure release, flush-then-close).

@@ -20,16 +20,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-// The admin port, from "switchyard: admin listening address=127.0.0.1:PORT".
-uint16_t adminPort(const ProxyProcess& proxy) {
-  for (const std::string& line : proxy.stderrLines()) {
-    static const std::string kPrefix = "switchyard: admin listening address=127.0.0.1:";
-    if (line.rfind(kPrefix, 0) == 0)
-      return static_cast<uint16_t>(std::stoi(line.substr(kPrefix.size())));
-  }
-  return 0;
-}
-
 ProxyConfig withAdmin(ProxyConfig cfg) {
   cfg.extra_top = "admin: {address: 127.0.0.1:0}\n";
   return cfg;

@@ -8,13 +8,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
 #include <fstream>
-#include <mutex>
 #include <thread>
 
 #include "tests/support/e2e_checks.h"
+#include "tests/support/load_tally.h"
 
 using namespace swytest;
 using std::chrono::milliseconds;
@@ -246,30 +245,16 @@ TEST_CASE("reload: 20 reloads under continuous load fail no request") {
   startOrFail(proxy, up.to("a", "2"));
   const uint16_t port = proxy.port();
   std::atomic<bool> stop{false};
-  std::atomic<int> ok{0}, failed{0};
-  std::mutex failures_mu;
-  std::string failures;
-  std::mutex progress_mu;
-  std::condition_variable progress; // a request finished
-  auto done = [&] {
-    ok++;
-    std::lock_guard<std::mutex> lock(progress_mu);
-    progress.notify_all();
-  };
-  auto note = [&](const std::string& what) {
-    failed++;
-    std::lock_guard<std::mutex> lock(failures_mu);
-    if (failures.size() < 2000) failures += what + "\n";
-  };
+  LoadTally tally;
   // Keep-alive clients: each sends requests on one connection.
   auto keepAlive = [&] {
     RawClient c(port);
     for (int i = 0; i < 20000 && !stop; ++i) {
       Response r = c.roundTrip(makeRequest("GET", "/k" + std::to_string(i)));
       if (r.status() == 200) {
-        done();
+        tally.ok();
       } else {
-        note("keep-alive: " + r.describe());
+        tally.failed("keep-alive: " + r.describe());
         c = RawClient(port);
       }
     }
@@ -279,9 +264,9 @@ TEST_CASE("reload: 20 reloads under continuous load fail no request") {
     for (int i = 0; i < 20000 && !stop; ++i) {
       Response r = httpGet(port, "/n" + std::to_string(i));
       if (r.status() == 200) {
-        done();
+        tally.ok();
       } else {
-        note("new connection: " + r.describe());
+        tally.failed("new connection: " + r.describe());
       }
     }
   };
@@ -292,23 +277,18 @@ TEST_CASE("reload: 20 reloads under continuous load fail no request") {
   Clock::time_point began = Clock::now();
   for (int n = 2; n <= 21; ++n) {
     // Let some traffic through on the current config first (bounded wait).
-    const int before = ok.load();
-    {
-      std::unique_lock<std::mutex> lock(progress_mu);
-      progress.wait_for(lock, milliseconds(2000),
-                        [&] { return ok.load() >= before + 40 || failed.load() > 0; });
-    }
+    tally.waitOk(tally.oks() + 40, milliseconds(2000));
     reloadTo(proxy, up.to(n % 2 == 0 ? "b" : "a", "2").render(), n);
   }
   stop = true;
   for (std::thread& t : load)
     t.join();
   auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - began).count();
-  MESSAGE("20 reloads in " << took << " ms under load: " << ok.load() << " requests ok, "
-                           << failed.load() << " failed");
-  INFO(failures);
-  CHECK(failed.load() == 0);
-  CHECK(ok.load() >= 800);
+  MESSAGE("20 reloads in " << took << " ms under load: " << tally.oks() << " requests ok, "
+                           << tally.failures() << " failed");
+  INFO(tally.failureText());
+  CHECK(tally.failures() == 0);
+  CHECK(tally.oks() >= 800);
   CHECK(up.a.requestCount() > 0);
   CHECK(up.b.requestCount() > 0);
 }

@@ -63,4 +63,13 @@ std::string hex64(uint64_t v) {
   return buf;
 }
 
+uint16_t adminPort(const ProxyProcess& proxy) {
+  static const std::string kPrefix = "switchyard: admin listening address=127.0.0.1:";
+  for (const std::string& line : proxy.stderrLines()) {
+    if (line.rfind(kPrefix, 0) == 0)
+      return static_cast<uint16_t>(std::stoi(line.substr(kPrefix.size())));
+  }
+  return 0;
+}
+
 } // namespace swytest

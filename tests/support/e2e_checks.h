@@ -33,4 +33,7 @@ long peakRssKiB(pid_t pid);
 
 std::string hex64(uint64_t v);
 
+// The admin port, from "switchyard: admin listening address=127.0.0.1:PORT" (0: none).
+uint16_t adminPort(const ProxyProcess& proxy);
+
 } // namespace swytest

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -160,10 +161,68 @@ ProxyProcess::~ProxyProcess() {
 }
 
 void ProxyProcess::kill() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  exit_status_ = reapWithin(pid_, pidfd_.get(), milliseconds(5000));
-  pid_ = -1;
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    exit_status_ = reapWithin(pid_, pidfd_.get(), milliseconds(5000));
+    pid_ = -1;
+  }
+  // Reparented to this (subreaper) process once the proxy that started them
+  // is gone, so they can be reaped here; otherwise waitpid fails at once.
+  for (Successor& s : successors_) {
+    if (!s.pidfd.valid()) continue;
+    ::syscall(SYS_pidfd_send_signal, s.pidfd.get(), SIGKILL, nullptr, 0);
+    reapWithin(s.pid, s.pidfd.get(), milliseconds(5000));
+  }
+  successors_.clear();
+}
+
+bool ProxyProcess::successorRunning() const {
+  for (const Successor& s : successors_) {
+    pollfd p{s.pidfd.get(), POLLIN, 0}; // readable once the process exited
+    if (s.pidfd.valid() && ::poll(&p, 1, 0) == 0) return true;
+  }
+  return false;
+}
+
+pid_t ProxyProcess::startUpgrade(milliseconds timeout) {
+  static const std::string kStarted = "switchyard: upgrade: started new process pid=";
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  size_t from = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    from = err_lines_.size();
+  }
+  signal(SIGUSR2);
+  pid_t pid = -1;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, timeout, [&] {
+      for (size_t i = from; i < err_lines_.size(); ++i) {
+        if (err_lines_[i].rfind(kStarted, 0) == 0) {
+          pid = std::atoi(err_lines_[i].c_str() + kStarted.size());
+          return true;
+        }
+      }
+      return false;
+    });
+  }
+  if (pid > 0) {
+    successors_.push_back({pid, Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)))});
+  }
+  return pid;
+}
+
+bool ProxyProcess::follow(pid_t successor) {
+  if (pid_ > 0) return false; // the old process still runs
+  auto it = std::find_if(successors_.begin(), successors_.end(),
+                         [&](const Successor& s) { return s.pid == successor; });
+  if (it == successors_.end() || !it->pidfd.valid()) return false;
+  pid_ = it->pid;
+  pidfd_ = std::move(it->pidfd);
+  successors_.erase(it);
+  exit_status_.reset();
+  pollfd p{pidfd_.get(), POLLIN, 0};
+  return ::poll(&p, 1, 0) == 0;
 }
 
 void ProxyProcess::setEnv(const std::string& name, const std::string& value) {
@@ -310,7 +369,9 @@ std::optional<int> ProxyProcess::waitExit(milliseconds timeout) {
   if (status) {
     exit_status_ = status;
     pid_ = -1;
-    if (reader_.joinable()) reader_.join(); // output is complete once it exited
+    // Output is complete once it exited, unless a process it started by an
+    // upgrade still writes to the same pipes.
+    if (reader_.joinable() && !successorRunning()) reader_.join();
   }
   return status;
 }

@@ -7,6 +7,9 @@
 // stop() signals and waits for exit with a deadline (SIGKILL and a test
 // failure if it passes); the destructor kills and reaps whatever is left.
 // The child gets PR_SET_PDEATHSIG so a crashed test never leaks a proxy.
+// A binary upgrade (SIGUSR2) starts a new proxy process that writes to the
+// same pipes: startUpgrade() learns its pid, follow() makes it the process
+// this object runs once the old one exited, and the destructor kills it.
 #pragma once
 
 #include <sys/types.h>
@@ -92,6 +95,16 @@ public:
   std::optional<int> stop(int sig, milliseconds timeout);
   // Waits for an exit without signalling; nullopt on timeout (process left running).
   std::optional<int> waitExit(milliseconds timeout);
+
+  // Binary upgrade: sends SIGUSR2 and waits for the proxy's "switchyard:
+  // upgrade: started new process pid=N" line; returns N, or -1 if no such
+  // line came. The test process becomes a child subreaper first, so N is
+  // reparented to it when the old proxy exits and can then be reaped.
+  pid_t startUpgrade(milliseconds timeout);
+  // After the current process exited (waitExit), `successor` (from
+  // startUpgrade) becomes the process this object runs: pid(), signal(),
+  // stop(), waitExit() and the destructor act on it. False if it has exited.
+  bool follow(pid_t successor);
   // Last lines of stderr and the exit state, for failure messages.
   std::string diagnostics() const;
 
@@ -99,6 +112,7 @@ private:
   void readerLoop(int out_fd, int err_fd);
   void parseStderrLine(const std::string& line);
   void kill();
+  bool successorRunning() const; // a process started by an upgrade still runs
 
   TempDir dir_;
   std::string config_path_;
@@ -106,6 +120,11 @@ private:
   pid_t pid_ = -1;
   Fd pidfd_;
   std::optional<int> exit_status_;
+  struct Successor {
+    pid_t pid;
+    Fd pidfd; // refers to that process even after its pid is reused
+  };
+  std::vector<Successor> successors_; // started by upgrades, not followed
   std::thread reader_;
 
   mutable std::mutex mu_;
