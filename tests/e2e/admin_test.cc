@@ -106,6 +106,12 @@ struct Metrics {
         problems.push_back("no +Inf bucket in " + series);
     }
   }
+  std::string problemText() const {
+    std::string text;
+    for (const std::string& p : problems)
+      text += p + "\n";
+    return text;
+  }
   // "name{labels}", or "name" for a sample without labels.
   double at(const std::string& key) const {
     auto it = samples.find(key.find('{') == std::string::npos ? key + "{}" : key);
@@ -151,10 +157,7 @@ TEST_CASE("admin: /metrics is valid Prometheus text and counts what happened") {
   REQUIRE(r.status() == 200);
   CHECK(r.headers().valueOr("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
   Metrics m(r.body());
-  std::string problems;
-  for (const std::string& p : m.problems)
-    problems += p + "\n";
-  INFO(problems);
+  INFO(m.problemText());
   CHECK(m.problems.empty());
   CHECK(m.types["switchyard_requests_total"] == "counter");
   CHECK(m.types["switchyard_request_duration_seconds"] == "histogram");
@@ -209,10 +212,7 @@ TEST_CASE("admin: each A/B variant's responses and latency, in /metrics and /api
   REQUIRE(proxy.waitForAccessLog(8).size() == 8);
 
   Metrics m(httpGet(admin, "/metrics", "127.0.0.1").body());
-  std::string problems;
-  for (const std::string& p : m.problems)
-    problems += p + "\n";
-  INFO(problems);
+  INFO(m.problemText());
   CHECK(m.problems.empty());
   CHECK(m.types["switchyard_experiment_request_duration_seconds"] == "histogram");
   CHECK(m.types["switchyard_experiment_responses_total"] == "counter");

@@ -196,12 +196,17 @@ TEST_CASE("responses: CL+TE is refused; chunked and CL bodies parse") {
   CHECK(dup.error);
 }
 
+namespace {
+// Pauses at the end of each message, as the sessions do.
+struct PauseAtEnd : Parser::Handler {
+  int onHeadersComplete(MessageHead&) noexcept override { return Parser::kProceed; }
+  int onBody(const char*, size_t) noexcept override { return Parser::kProceed; }
+  int onMessageComplete() noexcept override { return Parser::kPause; }
+};
+} // namespace
+
 TEST_CASE("a handler that pauses reports what was consumed") {
-  struct Pauser : Parser::Handler {
-    int onHeadersComplete(MessageHead&) noexcept override { return Parser::kProceed; }
-    int onBody(const char*, size_t) noexcept override { return Parser::kProceed; }
-    int onMessageComplete() noexcept override { return Parser::kPause; }
-  } h;
+  PauseAtEnd h;
   Parser p(Parser::Type::kRequest, &h, {});
   std::string two = "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n";
   Parser::Outcome o = p.execute(two.data(), two.size());
@@ -214,11 +219,7 @@ TEST_CASE("a handler that pauses reports what was consumed") {
 }
 
 TEST_CASE("a head's storage is handed back between messages and reused") {
-  struct Pauser : Parser::Handler {
-    int onHeadersComplete(MessageHead&) noexcept override { return Parser::kProceed; }
-    int onBody(const char*, size_t) noexcept override { return Parser::kProceed; }
-    int onMessageComplete() noexcept override { return Parser::kPause; }
-  } h;
+  PauseAtEnd h;
   Parser p(Parser::Type::kRequest, &h, {});
   std::string one = "GET /first-request-target HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n";
   REQUIRE(p.execute(one.data(), one.size()).state == Parser::State::kPaused);
