@@ -77,6 +77,12 @@ const char* healthName(const HealthBoard& board, size_t pool, size_t server, uin
 const char* kStatusClass[TrafficStats::kStatusClasses] = {"none", "1xx", "2xx",
                                                           "3xx",  "4xx", "5xx"};
 
+// Requests an A/B variant got, by the hash or forced by the override.
+uint64_t variantRequests(const TrafficStats& st, size_t split, size_t variant) {
+  return st.variantCount(split, variant, &TrafficStats::Variant::assigned) +
+         st.variantCount(split, variant, &TrafficStats::Variant::overridden);
+}
+
 std::string routeName(const config::Snapshot& snap, size_t route) {
   return route < snap.routes->size() ? snap.routes->route(route).name : std::string("(no route)");
 }
@@ -534,13 +540,11 @@ std::string metricsText(Control& control) {
          "# TYPE switchyard_experiment_assignments_total counter\n";
   for (size_t x = 0; x < snap.splits.size(); ++x) {
     for (size_t v = 0; v < snap.splits[x].variants.size(); ++v) {
-      VariantCounters& c = g.experiments->counters(x, v);
-      appendf(
-          &out,
-          "switchyard_experiment_assignments_total{experiment=\"%s\",variant=\"%s\"} %" PRIu64 "\n",
-          label(snap.splits[x].experiment).c_str(), label(snap.splits[x].variants[v].name).c_str(),
-          c.assigned.load(std::memory_order_relaxed) +
-              c.overridden.load(std::memory_order_relaxed));
+      appendf(&out,
+              "switchyard_experiment_assignments_total{experiment=\"%s\",variant=\"%s\"} %" PRIu64
+              "\n",
+              label(snap.splits[x].experiment).c_str(),
+              label(snap.splits[x].variants[v].name).c_str(), variantRequests(st, x, v));
     }
   }
   out += "# HELP switchyard_experiment_responses_total Responses by experiment, variant and "
@@ -548,14 +552,13 @@ std::string metricsText(Control& control) {
          "# TYPE switchyard_experiment_responses_total counter\n";
   for (size_t x = 0; x < snap.splits.size(); ++x) {
     for (size_t v = 0; v < snap.splits[x].variants.size(); ++v) {
-      VariantCounters& c = g.experiments->counters(x, v);
       for (size_t k = 1; k < TrafficStats::kStatusClasses; ++k) {
         appendf(&out,
                 "switchyard_experiment_responses_total{experiment=\"%s\",variant=\"%s\","
                 "status_class=\"%s\"} %" PRIu64 "\n",
                 label(snap.splits[x].experiment).c_str(),
                 label(snap.splits[x].variants[v].name).c_str(), kStatusClass[k],
-                c.status[k - 1].load(std::memory_order_relaxed));
+                st.variantStatus(x, v, k));
       }
     }
   }
@@ -621,19 +624,16 @@ std::string statsJson(Control& control) {
     out += (x ? ",{" : "{");
     out += "\"name\":" + jsonString(snap.splits[x].experiment) + ",\"variants\":[";
     for (size_t v = 0; v < snap.splits[x].variants.size(); ++v) {
-      VariantCounters& c = g.experiments->counters(x, v);
       out += (v ? ",{" : "{");
       out += "\"name\":" + jsonString(snap.splits[x].variants[v].name);
       appendf(&out, ",\"weight\":%u,\"requests\":%" PRIu64 ",\"status\":{",
-              snap.splits[x].variants[v].weight,
-              c.assigned.load(std::memory_order_relaxed) +
-                  c.overridden.load(std::memory_order_relaxed));
+              snap.splits[x].variants[v].weight, variantRequests(st, x, v));
       for (size_t k = 1; k < TrafficStats::kStatusClasses; ++k)
         appendf(&out, "%s\"%s\":%" PRIu64, k > 1 ? "," : "", kStatusClass[k],
-                c.status[k - 1].load(std::memory_order_relaxed));
+                st.variantStatus(x, v, k));
       out += "},\"latency_ms\":" + latencyJson(st.variantLatency(x, v)) + "}";
     }
-    out += "],\"srm_p_value\":" + number(g.experiments->pValue(x)) + "}";
+    out += "],\"srm_p_value\":" + number(g.experiments->pValue(st, x)) + "}";
   }
   out += "]}\n";
   return out;

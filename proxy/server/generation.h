@@ -1,6 +1,6 @@
 // Generation: everything built from one loaded config that the workers share:
 // the immutable snapshot and the thread-safe objects sized and indexed by it
-// (server health, A/B counters, listener admission). A reload builds the next
+// (server health, A/B assigners, listener admission, traffic counters). A reload builds the next
 // generation beside the running one; each worker switches to it between loop
 // phases, and an exchange that started on a generation finishes on it. A
 // generation lives as long as a worker, a session or a connection uses it.

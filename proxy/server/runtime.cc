@@ -168,7 +168,8 @@ struct MainLoop final : public admin::Control {
           [](uv_timer_t* t) {
             auto* self = static_cast<MainLoop*>(t->data);
             if (self == nullptr) return;
-            for (const std::string& w : self->current_->experiments->mismatches()) {
+            const Generation& gen = *self->current_;
+            for (const std::string& w : gen.experiments->mismatches(*gen.stats)) {
               fprintf(stderr, "switchyard: warning: %s\n", w.c_str());
             }
           },
@@ -476,7 +477,7 @@ int runProxy(std::shared_ptr<const config::Snapshot> snapshot, const std::string
   m.current_->admission->flushLog(true);
   const Experiments& experiments = *m.current_->experiments;
   if (experiments.size() > 0) {
-    std::string summary = experiments.summary();
+    std::string summary = experiments.summary(*m.current_->stats);
     size_t at = 0;
     while (at < summary.size()) {
       size_t nl = summary.find('\n', at);

@@ -32,12 +32,18 @@ TrafficStats::TrafficStats(const config::Snapshot& snapshot, unsigned workers)
   }
 }
 
+namespace {
+// 0 = no response sent, 1..5 = 1xx..5xx.
+size_t statusClass(int status) {
+  return status >= 100 && status <= 599 ? static_cast<size_t>(status / 100) : 0;
+}
+} // namespace
+
 void TrafficStats::record(unsigned worker, int route, int pool, int server, int status,
                           uint64_t latency_us, bool server_failed) noexcept {
   if (worker >= count_) return;
   Worker& w = workers_[worker];
-  const size_t status_class =
-      status >= 100 && status <= 599 ? static_cast<size_t>(status / 100) : 0;
+  const size_t status_class = statusClass(status);
   Route& r = w.routes[route >= 0 && static_cast<size_t>(route) < routes_ ? route : routes_];
   r.status[status_class].add();
   r.latency.add(latency_us);
@@ -49,12 +55,14 @@ void TrafficStats::record(unsigned worker, int route, int pool, int server, int 
   }
 }
 
-void TrafficStats::recordVariant(unsigned worker, size_t split, size_t variant,
+void TrafficStats::recordVariant(unsigned worker, size_t split, size_t variant, int status,
                                  uint64_t latency_us) noexcept {
   if (worker >= count_ || split >= splits_) return;
-  const size_t i = variant_base_[split] + variant;
+  const size_t i = variantIndex(split, variant);
   if (i >= variant_base_[split + 1]) return;
-  workers_[worker].variants[i].latency.add(latency_us);
+  Variant& v = workers_[worker].variants[i];
+  v.status[statusClass(status)].add();
+  v.latency.add(latency_us);
 }
 
 void Histogram::add(uint64_t us) noexcept {
@@ -109,10 +117,21 @@ TrafficStats::Sums TrafficStats::poolLatency(size_t pool, Histogram Pool::*which
 
 TrafficStats::Sums TrafficStats::variantLatency(size_t split, size_t variant) const {
   Sums out;
-  const size_t i = variant_base_[split] + variant;
+  const size_t i = variantIndex(split, variant);
   for (unsigned w = 0; w < count_; ++w)
     addInto(workers_[w].variants[i].latency, &out);
   return out;
+}
+
+uint64_t TrafficStats::variantCount(size_t split, size_t variant, Counter Variant::*which) const {
+  const size_t i = variantIndex(split, variant);
+  return sum(count_, [&](unsigned w) { return (workers_[w].variants[i].*which).get(); });
+}
+
+uint64_t TrafficStats::variantStatus(size_t split, size_t variant, size_t status_class) const {
+  const size_t i = variantIndex(split, variant);
+  return sum(count_,
+             [&](unsigned w) { return workers_[w].variants[i].status[status_class].get(); });
 }
 
 uint64_t TrafficStats::serverGauge(size_t pool, size_t server, Counter Server::*which) const {

@@ -59,8 +59,13 @@ public:
     Counter active; // upstream connections serving an exchange now
     Counter idle;   // upstream connections kept alive, waiting
   };
+  // An A/B variant: the sample-ratio check and the exit summary
+  // (Experiments) read its counts from here too.
   struct Variant {
-    Histogram latency; // first request byte to last response byte, exchanges with a status
+    Counter assigned;               // by the hash (what the sample-ratio check compares)
+    Counter overridden;             // forced by the override header/cookie
+    Counter status[kStatusClasses]; // finished exchanges, as a route's
+    Histogram latency;              // first request byte to last response byte
   };
   struct Pool {
     Histogram connect;  // TCP connect (and TLS handshake) of a new upstream connection
@@ -92,9 +97,13 @@ public:
   size_t routes() const { return routes_; }
   // Index into Worker::servers of (pool, server).
   size_t serverIndex(size_t pool, size_t server) const { return pool_base_[pool] + server; }
+  // Index into Worker::variants of (split, variant).
+  size_t variantIndex(size_t split, size_t variant) const { return variant_base_[split] + variant; }
 
-  // One finished exchange of an A/B variant (with a response status).
-  void recordVariant(unsigned worker, size_t split, size_t variant, uint64_t latency_us) noexcept;
+  // One finished exchange of an A/B variant, counted as record() counts its
+  // route: `status` 0 when nothing was sent.
+  void recordVariant(unsigned worker, size_t split, size_t variant, int status,
+                     uint64_t latency_us) noexcept;
   // One finished exchange: `route` -1 when none matched; `pool`/`server` -1
   // when no server was chosen. `status` 0 when nothing was sent.
   void record(unsigned worker, int route, int pool, int server, int status, uint64_t latency_us,
@@ -112,6 +121,8 @@ public:
   Sums routeLatency(size_t route) const;
   Sums poolLatency(size_t pool, Histogram Pool::*which) const;
   Sums variantLatency(size_t split, size_t variant) const;
+  uint64_t variantCount(size_t split, size_t variant, Counter Variant::*which) const;
+  uint64_t variantStatus(size_t split, size_t variant, size_t status_class) const;
   uint64_t serverGauge(size_t pool, size_t server, Counter Server::*which) const;
   size_t pools() const { return pools_; }
   uint64_t serverRequests(size_t pool, size_t server) const;

@@ -79,9 +79,8 @@ size_t DownstreamSession::resolveSplit(const http::MessageHead& head, std::strin
               split.experiment.c_str());
     }
   }
-  if (variant_ >= 0) {
-    experiments.counters(index, static_cast<size_t>(variant_)).overridden++;
-  } else {
+  const bool overridden = variant_ >= 0;
+  if (!overridden) {
     std::string_view key;
     bool have = lookupKey(head, split.key, path, &key);
     if (!have && !split.assign_cookie.empty()) {
@@ -96,8 +95,11 @@ size_t DownstreamSession::resolveSplit(const http::MessageHead& head, std::strin
     }
     if (!have) key = client_ip_; // no key and nothing to assign: the client address
     variant_ = static_cast<int>(assigner.assign(key));
-    experiments.counters(index, static_cast<size_t>(variant_)).assigned++;
   }
+  TrafficStats& stats = gen_->stats();
+  TrafficStats::Variant& counts =
+      stats.worker(worker_.id()).variants[stats.variantIndex(index, static_cast<size_t>(variant_))];
+  (overridden ? counts.overridden : counts.assigned).add();
   const config::SplitVariant& v = split.variants[static_cast<size_t>(variant_)];
   record_.variant = v.name;
   return v.pool;
@@ -147,18 +149,6 @@ void DownstreamSession::appendSetCookies(std::string* out) {
     out->append(assigned_id_);
     out->append("; Path=/; Max-Age=" + std::to_string(kAssignCookieMaxAge) +
                 "; HttpOnly; SameSite=Lax\r\n");
-  }
-}
-
-void DownstreamSession::countVariant() {
-  if (variant_ < 0) return;
-  VariantCounters& c = gen_->experiments().counters(split_, static_cast<size_t>(variant_));
-  if (record_.status >= 100 && record_.status < 600) {
-    c.status[record_.status / 100 - 1].fetch_add(1, std::memory_order_relaxed);
-    c.completed.fetch_add(1, std::memory_order_relaxed);
-    const uint64_t us = (record_.end_ns - record_.start_ns) / 1000;
-    c.latency_us.fetch_add(us, std::memory_order_relaxed);
-    gen_->stats().recordVariant(worker_.id(), split_, static_cast<size_t>(variant_), us);
   }
 }
 

@@ -140,7 +140,6 @@ private:
   bool lookupKey(const http::MessageHead& head, const config::KeySource& key, std::string_view path,
                  std::string_view* out);
   void appendSetCookies(std::string* out);
-  void countVariant();
 
   // Response side and ending (exchange.cc)
   void respondLocal(int status, std::string_view text, Termination term, bool close,

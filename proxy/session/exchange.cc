@@ -232,11 +232,16 @@ void DownstreamSession::logExchange() {
   if (record_.start_ns == 0) record_.start_ns = uv_hrtime();
   record_.end_ns = uv_hrtime();
   record_.client = client_;
-  countVariant();
+  const uint64_t latency_us = (record_.end_ns - record_.start_ns) / 1000;
+  TrafficStats& stats = gen_->stats();
+  if (variant_ >= 0) {
+    stats.recordVariant(worker_.id(), split_, static_cast<size_t>(variant_), record_.status,
+                        latency_us);
+  }
   const bool server_failed =
       record_.status >= 500 || record_.term.who == 'S' || record_.term.who == 's';
-  gen_->stats().record(worker_.id(), route_, server_ >= 0 ? static_cast<int>(pool_) : -1, server_,
-                       record_.status, (record_.end_ns - record_.start_ns) / 1000, server_failed);
+  stats.record(worker_.id(), route_, server_ >= 0 ? static_cast<int>(pool_) : -1, server_,
+               record_.status, latency_us, server_failed);
   worker_.accessLog().log(record_);
 }
 
