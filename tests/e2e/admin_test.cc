@@ -187,8 +187,9 @@ TEST_CASE("admin: /metrics is valid Prometheus text and counts what happened") {
 
 TEST_CASE("admin: each A/B variant's responses and latency, in /metrics and /api/stats") {
   FakeUpstream a("a");
-  FakeUpstream b("b", [](const UpstreamRequest&) {
-    return Reply::send("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops");
+  FakeUpstream b("b", [](const UpstreamRequest& r) {
+    Reply oops = Reply::send("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops");
+    return r.message.target == "/slow" ? oops.holdFor(milliseconds(5000)) : oops;
   });
   ProxyConfig cfg;
   cfg.addPool("pa", {{"a", a.port()}});
@@ -209,7 +210,19 @@ TEST_CASE("admin: each A/B variant's responses and latency, in /metrics and /api
     Response r = c.roundTrip(makeRequest("GET", "/", "example.test", "X-Variant: treat\r\n"));
     CHECK(r.status() == 500);
   }
-  REQUIRE(proxy.waitForAccessLog(8).size() == 8);
+  // One more treat request whose client gives up before the answer: no
+  // response class, but its time counts in the variant's histogram, as in the
+  // route's.
+  RawClient gives_up(proxy.port());
+  REQUIRE(gives_up.send(makeRequest("GET", "/slow", "example.test", "X-Variant: treat\r\n")));
+  REQUIRE(b.waitForRequests(4, milliseconds(3000)));
+  gives_up.close();
+  const std::vector<JsonLine> log = proxy.waitForAccessLog(9);
+  REQUIRE(log.size() == 9);
+  CHECK(log.back().str("variant") == "treat");
+  CHECK(log.back().str("term").substr(0, 1) == "C"); // the client ended it
+  CHECK(log.back().num("status") == 0);
+  b.release();
 
   Metrics m(httpGet(admin, "/metrics", "127.0.0.1").body());
   INFO(m.problemText());
@@ -219,10 +232,16 @@ TEST_CASE("admin: each A/B variant's responses and latency, in /metrics and /api
   const std::string control = R"(experiment="checkout",variant="control")";
   const std::string treat = R"(experiment="checkout",variant="treat")";
   CHECK(m.at("switchyard_experiment_request_duration_seconds_count{" + control + "}") == 5);
-  CHECK(m.at("switchyard_experiment_request_duration_seconds_count{" + treat + "}") == 3);
+  CHECK(m.at("switchyard_experiment_request_duration_seconds_count{" + treat + "}") == 4);
   CHECK(m.at("switchyard_experiment_request_duration_seconds_bucket{" + treat + ",le=\"+Inf\"}") ==
-        3);
+        4);
   CHECK(m.at("switchyard_experiment_request_duration_seconds_sum{" + control + "}") > 0);
+  // Every request a variant got, and only those, is in its histogram.
+  for (const std::string& v : {control, treat}) {
+    CAPTURE(v);
+    CHECK(m.at("switchyard_experiment_request_duration_seconds_count{" + v + "}") ==
+          m.at("switchyard_experiment_assignments_total{" + v + "}"));
+  }
   CHECK(m.at("switchyard_experiment_responses_total{" + control + ",status_class=\"2xx\"}") == 5);
   CHECK(m.at("switchyard_experiment_responses_total{" + control + ",status_class=\"5xx\"}") == 0);
   CHECK(m.at("switchyard_experiment_responses_total{" + treat + ",status_class=\"5xx\"}") == 3);
@@ -231,7 +250,7 @@ TEST_CASE("admin: each A/B variant's responses and latency, in /metrics and /api
   REQUIRE(stats.status() == 200);
   const std::string& body = stats.body();
   INFO(body);
-  CHECK(body.find(R"("name":"treat","weight":50,"requests":3,"status":{"1xx":0,"2xx":0,"3xx":0,)"
+  CHECK(body.find(R"("name":"treat","weight":50,"requests":4,"status":{"1xx":0,"2xx":0,"3xx":0,)"
                   R"("4xx":0,"5xx":3},"latency_ms":{"p50":)") != std::string::npos);
   const size_t at = body.find(R"("name":"control","weight":50,"requests":5,"status":{)");
   REQUIRE(at != std::string::npos);
