@@ -32,17 +32,6 @@ bool listHasToken(std::string_view list, std::string_view token) noexcept {
   return false;
 }
 
-MessageHead::Storage MessageHead::releaseStorage() noexcept {
-  clear();
-  return {std::move(buffer_), std::move(fields_)};
-}
-
-void MessageHead::adoptStorage(Storage&& storage) noexcept {
-  buffer_ = std::move(storage.buffer);
-  fields_ = std::move(storage.fields);
-  clear();
-}
-
 void MessageHead::clear() noexcept {
   buffer_.clear();
   fields_.clear();

@@ -27,15 +27,11 @@ public:
 
   void clear() noexcept;
 
-  // The heap memory behind a head. A connection between requests hands its
-  // head's to a per-worker pool (proxy/session/buffer_pool.h) and takes one
-  // back when the next message starts, so an idle connection holds none.
-  struct Storage {
-    std::string buffer;
-    std::vector<Field> fields;
-  };
-  Storage releaseStorage() noexcept;              // leaves the head cleared and empty
-  void adoptStorage(Storage&& storage) noexcept; // cleared, capacity kept
+  // Heap bytes the head holds (its buffer and field table), kept across
+  // messages: the per-worker exchange pool frees a head that grew large.
+  size_t capacityBytes() const noexcept {
+    return buffer_.capacity() + fields_.capacity() * sizeof(Field);
+  }
 
   // Appending, used by the parser while a head arrives in pieces.
   void appendTarget(const char* data, size_t length); // request-target or reason phrase

@@ -84,6 +84,12 @@ void Parser::reset() noexcept {
   error_reason_ = nullptr;
 }
 
+void Parser::bind(Handler* handler, HeadLimits limits) noexcept {
+  handler_ = handler;
+  limits_ = limits;
+  reset();
+}
+
 void Parser::fail(ErrorKind kind, const char* reason) noexcept {
   error_kind_ = kind;
   error_reason_ = reason;
@@ -248,13 +254,17 @@ Parser::Outcome Parser::outcome(llhttp_errno_t err, const char* data, size_t len
 
 Parser::Outcome Parser::execute(const char* data, size_t length) noexcept {
   input_begin_ = data;
+  executing_ = true;
   Outcome o = outcome(llhttp_execute(&parser_, data, length), data, length);
+  executing_ = false;
   input_end_prev_ = data + length;
   return o;
 }
 
 Parser::Outcome Parser::finish() noexcept {
+  executing_ = true;
   llhttp_errno_t err = llhttp_finish(&parser_);
+  executing_ = false;
   if (err == HPE_OK || err == HPE_PAUSED) return {err == HPE_OK ? State::kOk : State::kPaused, 0};
   return {State::kError, 0};
 }

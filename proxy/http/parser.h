@@ -60,6 +60,9 @@ public:
   void resume() noexcept;
   void resumeAfterUpgrade() noexcept;
   void reset() noexcept; // back to the start state (new connection)
+  // reset(), now for `handler` with `limits`: a pooled parser serves one
+  // connection after another, its head keeping its memory.
+  void bind(Handler* handler, HeadLimits limits) noexcept;
 
   // Called by a handler before returning kFail.
   void fail(ErrorKind kind, const char* reason) noexcept;
@@ -67,6 +70,9 @@ public:
   ErrorKind errorKind() const noexcept { return error_kind_; }
   const char* errorReason() const noexcept;
   bool inMessage() const noexcept { return in_message_; }
+  // True inside execute() or finish(), that is, while a handler callback
+  // runs: the caller must not reset, resume or give away the parser then.
+  bool executing() const noexcept { return executing_; }
   bool messageNeedsEof() const noexcept { return llhttp_message_needs_eof(&parser_) != 0; }
   uint64_t bodyBytes() const noexcept { return body_bytes_; }
   MessageHead& head() noexcept { return head_; }
@@ -94,6 +100,7 @@ private:
   const char* error_reason_ = nullptr;
   uint64_t body_bytes_ = 0;
   bool in_message_ = false;
+  bool executing_ = false;
   bool in_trailers_ = false; // past headers-complete: fields are trailers
   // obs-fold detection (see onValueCb)
   bool in_value_ = false;

@@ -61,7 +61,9 @@ Admission::Slot& Admission::Slot::operator=(Slot&& other) noexcept {
 
 void Admission::Slot::reset() noexcept {
   if (owner_ == nullptr) return;
-  std::exchange(owner_, nullptr)->release(listener_, counted_total_, counted_ip_, ip_);
+  static const routing::IpAddress kNone{};
+  std::exchange(owner_, nullptr)
+      ->release(listener_, counted_total_, counted_ip_, ip_ != nullptr ? *ip_ : kNone);
 }
 
 size_t Admission::IpHash::operator()(const routing::IpAddress& a) const noexcept {
@@ -129,10 +131,10 @@ bool Admission::admit(size_t listener, const routing::IpAddress* peer, Slot* slo
   }
   slot->reset();
   slot->owner_ = this;
-  slot->listener_ = listener;
+  slot->listener_ = static_cast<uint32_t>(listener);
   slot->counted_total_ = counted_total;
   slot->counted_ip_ = counted_ip;
-  if (peer != nullptr) slot->ip_ = *peer;
+  slot->ip_ = counted_ip ? peer : nullptr;
   return true;
 }
 

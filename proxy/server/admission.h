@@ -47,10 +47,10 @@ public:
   private:
     friend class Admission;
     Admission* owner_ = nullptr;
-    size_t listener_ = 0;
+    const routing::IpAddress* ip_ = nullptr; // admit()'s `peer`, when counted per address
+    uint32_t listener_ = 0;
     bool counted_total_ = false;
     bool counted_ip_ = false;
-    routing::IpAddress ip_{};
   };
 
   explicit Admission(const config::Snapshot& snapshot);
@@ -67,6 +67,8 @@ public:
   // Decides for a new connection on `listener` from `peer` (null: unknown
   // address, refused by an access list, not counted per address). On
   // success fills `slot`; on refusal counts and logs it (rate-limited).
+  // `peer` must outlive the slot (it is the session's own copy of its
+  // address; the slot keeps the pointer, which keeps an idle connection small).
   bool admit(size_t listener, const routing::IpAddress* peer, Slot* slot);
 
   // Writes the pending refusal line of every listener whose last line is at

@@ -114,18 +114,13 @@ void Worker::run() {
   uv_check_start(reaper_.get(), [](uv_check_t* h) {
     auto* self = static_cast<Worker*>(h->data);
     if (self == nullptr) return;
-    std::vector<Reapable*> dead;
-    dead.swap(self->graveyard_);
-    for (Reapable* r : dead)
-      delete r;
+    self->freeDead();
     self->maybeFinish();
   });
   queue_timer_.open(this, [&](uv_timer_t* h) { return uv_timer_init(&loop_, h); });
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Every handle is closed; free what was reaped last and end the loop.
-  for (Reapable* r : graveyard_)
-    delete r;
-  graveyard_.clear();
+  freeDead();
   int rc = uv_loop_close(&loop_);
   if (rc != 0) fprintf(stderr, "switchyard: worker %u: loop closed with live handles\n", id_);
   finished_.store(true);
@@ -201,7 +196,7 @@ void Worker::applyReload() {
         current_, std::make_shared<WorkerGeneration>(std::move(plan.generation), nextRandom()));
     previous->retire();
     retired_.push_back(previous);
-    std::vector<DownstreamSession*> live(sessions_.begin(), sessions_.end());
+    std::vector<DownstreamSession*> live = sessions_.items();
     for (DownstreamSession* s : live)
       s->generationChanged();
     applied_.store(number);
@@ -226,7 +221,7 @@ void Worker::beginDrain() {
   for (auto& l : listeners_)
     l->close();
   forEachGeneration([](WorkerGeneration& g) { g.upstreams().closeIdle(); });
-  std::vector<DownstreamSession*> live(sessions_.begin(), sessions_.end());
+  std::vector<DownstreamSession*> live = sessions_.items();
   for (DownstreamSession* s : live)
     s->drain();
   maybeFinish();
@@ -236,7 +231,7 @@ void Worker::closeAll() {
   draining_ = true;
   for (auto& l : listeners_)
     l->close();
-  std::vector<DownstreamSession*> live(sessions_.begin(), sessions_.end());
+  std::vector<DownstreamSession*> live = sessions_.items();
   for (DownstreamSession* s : live)
     s->stopNow();
   forEachGeneration([](WorkerGeneration& g) { g.upstreams().closeIdle(); });
@@ -300,9 +295,23 @@ void Worker::onQueueTimer() {
   if (waiting) armQueue(kQueuePollMs); // slots freed by other workers wake nobody here
 }
 
-void Worker::adopt(DownstreamSession* session) { sessions_.insert(session); }
+void Worker::adopt(DownstreamSession* session) { sessions_.pushBack(session); }
 
-void Worker::forget(DownstreamSession* session) { sessions_.erase(session); }
+void Worker::reap(DownstreamSession* session) {
+  sessions_.remove(session);
+  dead_sessions_.push_back(session);
+}
+
+void Worker::freeDead() {
+  std::vector<DownstreamSession*> sessions;
+  sessions.swap(dead_sessions_);
+  for (DownstreamSession* s : sessions)
+    delete s;
+  std::vector<Reapable*> others;
+  others.swap(graveyard_);
+  for (Reapable* r : others)
+    delete r;
+}
 
 void Worker::reap(Reapable* object) { graveyard_.push_back(object); }
 

@@ -12,14 +12,14 @@
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "proxy/config/snapshot.h"
+#include "proxy/core/intrusive_list.h"
 #include "proxy/health/health_board.h"
 #include "proxy/server/generation.h"
 #include "proxy/session/access_log.h"
-#include "proxy/session/buffer_pool.h"
+#include "proxy/session/exchange_pool.h"
 #include "proxy/session/experiments.h"
 #include "proxy/session/upstream_pool.h"
 #include "proxy/uv/handles.h"
@@ -127,7 +127,10 @@ public:
   const std::shared_ptr<WorkerGeneration>& generation() const { return current_; }
   routing::MatchScratch& matchScratch() { return scratch_; }
   // Buffers lent to the connections that have an exchange in flight.
-  BufferPool& buffers() { return buffers_; }
+  ExchangePool& exchanges() { return exchanges_; }
+  // Ciphertext scratch for TLS writes: filled and handed to uv::write (which
+  // copies what the kernel does not take at once) in one call.
+  std::string& tlsScratch() { return tls_scratch_; }
   AccessLogWriter& accessLog() { return log_; }
   // The loop's cached time in ms (uv_now), the clock HealthBoard is given.
   uint64_t nowMs() { return uv_now(&loop_); }
@@ -148,8 +151,8 @@ public:
   void slotFreed(WorkerGeneration& gen, size_t pool);
 
   void adopt(DownstreamSession* session);
-  void forget(DownstreamSession* session); // session closed: stop tracking it
-  void reap(Reapable* object);             // delete it at the next loop check
+  void reap(DownstreamSession* session); // closed: unlisted now, deleted at the next loop check
+  void reap(Reapable* object);           // delete it at the next loop check
 
 private:
   void run();
@@ -162,6 +165,7 @@ private:
   void beginDrain();
   void closeAll();
   void maybeFinish();
+  void freeDead(); // what was reaped since the last loop check
   void armQueue(uint64_t ms);
   void onQueueTimer();
 
@@ -182,10 +186,12 @@ private:
   uv::Check reaper_;
   uv::Timer queue_timer_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  std::unordered_set<DownstreamSession*> sessions_;
+  IntrusiveList<DownstreamSession> sessions_; // open ones
+  std::vector<DownstreamSession*> dead_sessions_;
   std::vector<Reapable*> graveyard_;
   routing::MatchScratch scratch_;
-  BufferPool buffers_;
+  ExchangePool exchanges_;
+  std::string tls_scratch_;
   std::unique_ptr<char[]> read_buffer_;
   std::promise<void> listening_;
   std::atomic<bool> finished_{false};

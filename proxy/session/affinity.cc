@@ -41,7 +41,7 @@ bool DownstreamSession::lookupKey(const http::MessageHead& head, const config::K
     return !out->empty();
   }
   case config::KeySource::Kind::kCookie: return findRequestCookie(head, key.name, out);
-  case config::KeySource::Kind::kClientIp: *out = client_ip_; return true;
+  case config::KeySource::Kind::kClientIp: *out = ex_->client_ip; return true;
   case config::KeySource::Kind::kPath: *out = path; return true;
   case config::KeySource::Kind::kNone: break;
   }
@@ -49,88 +49,92 @@ bool DownstreamSession::lookupKey(const http::MessageHead& head, const config::K
 }
 
 void DownstreamSession::resolveAction(const http::MessageHead& head, std::string_view path) {
-  const config::RouteAction& action = snapshot_->actions[static_cast<size_t>(route_)];
+  const config::RouteAction& action = ex_->snapshot->actions[static_cast<size_t>(ex_->route)];
   if (action.kind == config::RouteAction::Kind::kRedirect) return; // no pool involved
-  pool_ = action.kind == config::RouteAction::Kind::kSplit ? resolveSplit(head, path, action.split)
-                                                           : action.pool;
-  const config::Pool& pool = snapshot_->pools[pool_];
-  record_.pool = pool.name;
+  ex_->pool = action.kind == config::RouteAction::Kind::kSplit
+                  ? resolveSplit(head, path, action.split)
+                  : action.pool;
+  const config::Pool& pool = ex_->snapshot->pools[ex_->pool];
+  ex_->record.pool = pool.name;
   std::string_view key;
   if (pool.balance == config::Balance::kHash && lookupKey(head, pool.hash_key, path, &key)) {
-    has_hash_key_ = true;
-    hash_key_ = routing::stableHash(key);
+    ex_->has_hash_key = true;
+    ex_->hash_key = routing::stableHash(key);
   }
   if (pool.sticky.enabled) readStickyCookie(head, pool);
 }
 
 size_t DownstreamSession::resolveSplit(const http::MessageHead& head, std::string_view path,
                                        size_t index) {
-  const config::Split& split = snapshot_->splits[index];
+  const config::Split& split = ex_->snapshot->splits[index];
   Experiments& experiments = gen_->experiments();
   const routing::SplitAssigner& assigner = experiments.assigner(index);
-  split_ = index;
+  ex_->split = index;
   std::string_view forced;
   if (split.override_key.kind != config::KeySource::Kind::kNone &&
       lookupKey(head, split.override_key, path, &forced)) {
-    variant_ = assigner.find(forced);
-    if (variant_ < 0 && experiments.firstUnknownOverride(index)) {
+    ex_->variant = assigner.find(forced);
+    if (ex_->variant < 0 && experiments.firstUnknownOverride(index)) {
       fprintf(stderr,
               "switchyard: warning: experiment %s: unknown override value ignored (logged once)\n",
               split.experiment.c_str());
     }
   }
-  const bool overridden = variant_ >= 0;
+  const bool overridden = ex_->variant >= 0;
   if (!overridden) {
     std::string_view key;
     bool have = lookupKey(head, split.key, path, &key);
     if (!have && !split.assign_cookie.empty()) {
       have = findRequestCookie(head, split.assign_cookie, &key);
       if (!have) { // a new user: hand out an id and remember it in a cookie
-        assigned_id_.clear();
-        appendHex(worker_.nextRandom(), &assigned_id_);
-        appendHex(worker_.nextRandom(), &assigned_id_);
-        key = assigned_id_;
+        ex_->assigned_id.clear();
+        appendHex(worker_.nextRandom(), &ex_->assigned_id);
+        appendHex(worker_.nextRandom(), &ex_->assigned_id);
+        key = ex_->assigned_id;
         have = true;
       }
     }
-    if (!have) key = client_ip_; // no key and nothing to assign: the client address
-    variant_ = static_cast<int>(assigner.assign(key));
+    if (!have) key = ex_->client_ip; // no key and nothing to assign: the client address
+    ex_->variant = static_cast<int>(assigner.assign(key));
   }
   TrafficStats& stats = gen_->stats();
   TrafficStats::Variant& counts =
-      stats.worker(worker_.id()).variants[stats.variantIndex(index, static_cast<size_t>(variant_))];
+      stats.worker(worker_.id())
+          .variants[stats.variantIndex(index, static_cast<size_t>(ex_->variant))];
   (overridden ? counts.overridden : counts.assigned).add();
-  const config::SplitVariant& v = split.variants[static_cast<size_t>(variant_)];
-  record_.variant = v.name;
+  const config::SplitVariant& v = split.variants[static_cast<size_t>(ex_->variant)];
+  ex_->record.variant = v.name;
   return v.pool;
 }
 
 void DownstreamSession::readStickyCookie(const http::MessageHead& head, const config::Pool& pool) {
-  set_sticky_cookie_ = true; // unless a valid cookie names the server we end up using
+  ex_->set_sticky_cookie = true; // unless a valid cookie names the server we end up using
   std::string_view value, id;
   if (!findRequestCookie(head, pool.sticky.cookie, &value)) return;
-  const routing::StickyCodec& codec = *gen_->upstreams().pool(pool_).sticky;
+  const routing::StickyCodec& codec = *gen_->upstreams().pool(ex_->pool).sticky;
   routing::StickyCodec::Verdict verdict = codec.decode(value, nowSeconds(), &id);
   if (verdict != routing::StickyCodec::Verdict::kValid &&
       verdict != routing::StickyCodec::Verdict::kValidOldKey) {
     return; // tampered, stale or foreign: ignored and replaced
   }
   for (size_t i = 0; i < pool.server_ids.size(); ++i) {
-    if (pool.server_ids[i] == id) sticky_server_ = static_cast<int>(i);
+    if (pool.server_ids[i] == id) ex_->sticky_server = static_cast<int>(i);
   }
   // Signed by an older key: keep the server, re-issue under the current key.
-  set_sticky_cookie_ = sticky_server_ < 0 || verdict == routing::StickyCodec::Verdict::kValidOldKey;
+  ex_->set_sticky_cookie =
+      ex_->sticky_server < 0 || verdict == routing::StickyCodec::Verdict::kValidOldKey;
 }
 
 void DownstreamSession::appendSetCookies(std::string* out) {
-  const config::Pool& pool = snapshot_->pools[pool_];
-  if (pool.sticky.enabled && server_ >= 0 && (set_sticky_cookie_ || server_ != sticky_server_)) {
+  const config::Pool& pool = ex_->snapshot->pools[ex_->pool];
+  if (pool.sticky.enabled && ex_->server >= 0 &&
+      (ex_->set_sticky_cookie || ex_->server != ex_->sticky_server)) {
     const config::Sticky& st = pool.sticky;
     out->append("Set-Cookie: ");
     out->append(st.cookie);
     out->push_back('=');
-    out->append(gen_->upstreams().pool(pool_).sticky->encode(
-        pool.server_ids[static_cast<size_t>(server_)], nowSeconds()));
+    out->append(gen_->upstreams().pool(ex_->pool).sticky->encode(
+        pool.server_ids[static_cast<size_t>(ex_->server)], nowSeconds()));
     out->append("; Path=/");
     if (st.ttl_seconds > 0) out->append("; Max-Age=" + std::to_string(st.ttl_seconds));
     if (st.httponly) out->append("; HttpOnly");
@@ -141,12 +145,12 @@ void DownstreamSession::appendSetCookies(std::string* out) {
     }
     out->append("\r\n");
   }
-  if (!assigned_id_.empty()) {
-    const config::Split& split = snapshot_->splits[split_];
+  if (!ex_->assigned_id.empty()) {
+    const config::Split& split = ex_->snapshot->splits[ex_->split];
     out->append("Set-Cookie: ");
     out->append(split.assign_cookie);
     out->push_back('=');
-    out->append(assigned_id_);
+    out->append(ex_->assigned_id);
     out->append("; Path=/; Max-Age=" + std::to_string(kAssignCookieMaxAge) +
                 "; HttpOnly; SameSite=Lax\r\n");
   }

@@ -1,13 +1,15 @@
 // DownstreamSession: one client connection and the exchanges on it, one at a
 // time (pipelined requests wait, paused in the parser, until the previous
-// response is done). Owns the client TCP handle, its timer, the request
-// parser and the bytes not yet parsed; borrows an UpstreamConnection for the
-// duration of each exchange.
+// response is done). Owns the client TCP handle, its timer and, while a
+// request is in progress, an ExchangeState from the worker's pool (the
+// request parser, the bytes not yet parsed, the exchange's choices); borrows
+// an UpstreamConnection for the duration of each exchange.
 //
-// Lifetime: created by a Listener on accept; dies by close() (idempotent),
-// after which the worker reaps it. Every callback starts with
-// `if (!self) return;` and every step that may have closed the session checks
-// closing() before touching more state.
+// Lifetime: created by a Listener on accept and listed by its worker (the
+// ListNode base); dies by close() (idempotent), after which the worker reaps
+// it. Every callback starts with `if (!self) return;` and every step that may
+// have closed the session checks closing() before touching more state; ex_ is
+// null while the connection is idle, so code that can run then checks it.
 #pragma once
 
 #include <uv.h>
@@ -19,12 +21,14 @@
 
 #include "proxy/config/snapshot.h"
 #include "proxy/core/error.h"
+#include "proxy/core/intrusive_list.h"
 #include "proxy/http/parser.h"
 #include "proxy/http/request_target.h"
 #include "proxy/http/serialize.h"
 #include "proxy/server/admission.h"
 #include "proxy/server/worker.h"
 #include "proxy/session/access_log.h"
+#include "proxy/session/exchange_state.h"
 #include "proxy/session/upstream.h"
 #include "proxy/uv/handles.h"
 #include "routing/cidr.h"
@@ -37,7 +41,7 @@ namespace proxy {
 class DownstreamSession final : public uv::StreamOwner,
                                 public http::Parser::Handler,
                                 public UpstreamConnection::User,
-                                public Reapable {
+                                public ListNode<DownstreamSession> {
 public:
   // Takes the accepted connection from `server`; false if accept failed.
   static bool accept(Worker& worker, uv_stream_t* server, size_t listener);
@@ -72,10 +76,10 @@ public:
   void onUpstreamTunnelEnd() noexcept override;
   void onUpstreamWritable() noexcept override;
 
-  ~DownstreamSession() override;
+  ~DownstreamSession();
 
 private:
-  enum class Phase {
+  enum class Phase : uint8_t {
     kIdle,     // keep-alive, waiting for the first byte of a request
     kHead,     // reading a request head
     kDispatch, // head complete, choosing a server / connecting
@@ -116,10 +120,10 @@ private:
   void forwardBody(const char* data, size_t length);
   void updateReading() noexcept;
   void armClientTimer(uint64_t ms) noexcept;
-  // The exchange buffers (proxy/session/buffer_pool.h): taken when a request
-  // starts, given back when the connection goes idle.
-  void takeBuffers() noexcept;
-  void giveBuffers() noexcept;
+  // The exchange state (proxy/session/exchange_state.h): taken when a byte
+  // arrives on an idle connection, given back when it is idle again.
+  void attachExchange() noexcept;
+  void detachExchange() noexcept;
   // Writes to the client, preceded by the deferred response head if any (so
   // count may be 0 to write just that); false when the connection failed.
   bool writeClient(const uv_buf_t* bufs, unsigned count) noexcept;
@@ -148,6 +152,7 @@ private:
   void failExchange(ErrorKind kind, Termination term, const char* text);
   void finishExchange();
   void startNextRequest();
+  void parseNext(); // resume the parser on what is pending; idle: give the state back
   void logExchange();
   void flushAndClose() noexcept;
   void abort(Termination term) noexcept;
@@ -155,84 +160,42 @@ private:
   void releaseUpstream(bool reusable) noexcept;
   bool retryable(UpstreamFailure failure) const noexcept;
 
+  // What an idle keep-alive connection holds is only what follows, plus its
+  // uv_tcp_t (the bench's scenario 5 measures it: keep it small). Everything
+  // about a request in progress is in ex_, taken from the worker's pool when
+  // a byte arrives and given back when the connection goes idle.
   Worker& worker_;
   // The generation this connection uses (pinned at accept, moved to the
   // current one at each request when its listener is still there) and the one
   // it was admitted by (its Admission slot lives there).
   std::shared_ptr<WorkerGeneration> gen_;
   std::shared_ptr<WorkerGeneration> admitted_by_;
-  size_t listener_; // index in gen_'s snapshot
-  bool listener_gone_ = false; // a reload removed it: close after the exchange
-  int counted_listener_ = -1;  // admitted: counted as open on this listener of admitted_by_
-  bool tls_counted_ = false;   // the handshake's outcome is counted
-  uint64_t cid_;
+  std::unique_ptr<ExchangeState> ex_; // null while idle
+  std::unique_ptr<tls::Engine> tls_;  // null on a plain listener
   uv::Tcp tcp_;
-  uv::Deadline timer_; // the client's current timeout (header, body, idle, tunnel, linger)
-  Phase phase_ = Phase::kIdle;
-  http::Parser parser_;
-  std::string pending_; // received, not yet parsed (pipelined requests, early body bytes)
-  std::string out_;     // scratch for serialising heads
-  std::unique_ptr<tls::Engine> tls_; // null on a plain listener
-  std::string tls_out_;              // ciphertext scratch
-  char client_[64] = {};             // "ip:port"
-  char client_ip_[48] = {};
-  // The peer as an address, converted once per connection: checked by the
-  // listener's access list at accept and by route `source` conditions.
-  routing::IpAddress client_addr_{};
-  bool client_addr_known_ = false;
+  uint64_t cid_;
+  uv::Deadline timer_;        // the client's current timeout (header, body, idle, tunnel, linger)
   Admission::Slot admission_; // our place in the listener's connection counts
+  // The peer, converted once per connection: checked by the listener's access
+  // list at accept and by route `source` conditions; formatted as text into
+  // the exchange state when a request starts.
+  routing::IpAddress client_addr_{};
+  Phase phase_ = Phase::kIdle;
+  uint16_t client_port_ = 0;
+  uint32_t listener_;             // index in gen_'s snapshot
+  int32_t counted_listener_ = -1; // admitted: counted as open on this listener of admitted_by_
+  bool client_addr_known_ : 1 = false;
+  bool listener_gone_ : 1 = false; // a reload removed it: close after the exchange
+  bool tls_counted_ : 1 = false;   // the handshake's outcome is counted
+  bool reading_ : 1 = false;
+  bool draining_ : 1 = false;
+  bool served_any_ : 1 = false;        // an exchange finished: kIdle now means an idle keep-alive
+  bool drop_client_bytes_ : 1 = false; // linger after close: read and discard
+  bool client_congested_ : 1 = false;  // our writes to the client are queued above high water
+
   const routing::IpAddress* clientAddress() const noexcept {
     return client_addr_known_ ? &client_addr_ : nullptr;
   }
-  bool reading_ = false;
-  bool holding_buffers_ = false; // out_, tls_out_, header_views_, tried_ and the head's storage
-  bool upstream_congested_ = false;
-  bool parser_paused_ = false;
-  bool draining_ = false;
-  bool served_any_ = false;        // an exchange finished: kIdle now means an idle keep-alive
-  bool drop_client_bytes_ = false; // linger after close: read and discard
-  bool client_congested_ = false;  // our writes to the client are queued above high water
-  bool tunnel_client_eof_ = false;
-
-  // ---- the current exchange ----
-  std::shared_ptr<const config::Snapshot> snapshot_; // pinned for the exchange
-  UpstreamConnection* upstream_ = nullptr;
-  std::vector<routing::Header> header_views_;
-  http::RequestTarget request_; // target, host and framing derived from the head
-  int route_ = -1;
-  size_t pool_ = 0;
-  int server_ = -1;
-  std::vector<uint8_t> tried_; // per server of the pool: a ServerMark (health_board.h)
-  http::Framing request_framing_ = http::Framing::kNone;
-  http::Framing response_framing_ = http::Framing::kNone;
-  bool request_head_sent_ = false;
-  bool request_done_ = false;
-  bool body_timer_ = false; // timer_ runs client_body while the request body is read
-  bool request_body_consumed_ = false; // some body byte was read and forwarded
-  bool response_started_ = false;      // a final response head went downstream
-  bool head_deferred_ = false;         // out_ holds that head, not yet written (writeClient)
-  bool close_after_ = false;
-  bool client_closes_ = false; // the request said Connection: close (or was HTTP/1.0)
-  bool head_request_ = false;
-  bool upgrade_request_ = false;
-  bool upstream_reused_ = false;
-  bool force_fresh_ = false; // retrying: do not reuse an idle connection
-  UpstreamFailure last_failure_ = UpstreamFailure::kConnect;
-  uint64_t upstream_sent_ns_ = 0; // when the request head went upstream (this attempt)
-  unsigned attempts_ = 0;
-  unsigned retries_used_ = 0;  // retries that count against the pool's retries policy
-  bool in_pool_count_ = false; // counted in PoolState::in_flight
-  int slot_ = -1;              // the server whose max_connections slot this exchange holds
-  bool queued_ = false;        // waiting for a slot (counted in the pool's pending)
-  size_t split_ = 0;
-  int variant_ = -1;               // A/B variant of the split, -1 when not split
-  int sticky_server_ = -1;         // server named by a valid sticky cookie
-  bool set_sticky_cookie_ = false; // the response must (re)issue the sticky cookie
-  bool has_hash_key_ = false;
-  uint64_t hash_key_ = 0;
-  std::string assigned_id_;  // A/B id handed out with this response
-  std::string extra_fields_; // Set-Cookie lines for the response head
-  ExchangeRecord record_;
 };
 
 } // namespace proxy

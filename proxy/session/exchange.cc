@@ -20,94 +20,94 @@ uv_buf_t constBuf(std::string_view s) {
 
 int DownstreamSession::onUpstreamHead(http::MessageHead& head) noexcept {
   if (closing()) return http::Parser::kFail;
-  bool client10 = parser_.head().version_major == 1 && parser_.head().version_minor == 0;
+  bool client10 = ex_->parser.head().version_major == 1 && ex_->parser.head().version_minor == 0;
   if (head.status >= 100 && head.status < 200 && head.status != 101) {
     // RFC 9110 section 15.2: forward 1xx, except to an HTTP/1.0 client.
     if (client10) return http::Parser::kProceed;
-    out_.clear();
-    http::serializeResponse(head, http::DownstreamResponse{}, &out_);
-    uv_buf_t b = constBuf(out_);
+    ex_->out.clear();
+    http::serializeResponse(head, http::DownstreamResponse{}, &ex_->out);
+    uv_buf_t b = constBuf(ex_->out);
     writeClient(&b, 1);
     return closing() ? http::Parser::kFail : http::Parser::kProceed;
   }
-  if (head.status == 101 && !upgrade_request_) return http::Parser::kFail; // -> 502
+  if (head.status == 101 && !ex_->upgrade_request) return http::Parser::kFail; // -> 502
   if (head.status >= 500) {
     reportServerFailure();
     // retries.on: [503]: the server said it did not take the request. Safe to
     // resend while no body byte was consumed; on another server.
-    if (head.status == 503 && snapshot_->pools[pool_].retries.on_503 && !request_body_consumed_ &&
-        !upgrade_request_ && retryBudgetAllows()) {
-      std::exchange(upstream_, nullptr)->abandon(); // closes once this callback returns
+    if (head.status == 503 && ex_->snapshot->pools[ex_->pool].retries.on_503 &&
+        !ex_->request_body_consumed && !ex_->upgrade_request && retryBudgetAllows()) {
+      std::exchange(ex_->upstream, nullptr)->abandon(); // closes once this callback returns
       countRetry();
-      request_head_sent_ = false;
+      ex_->request_head_sent = false;
       connectUpstream();
       return http::Parser::kFail;
     }
   } else {
-    gen_->health().reportSuccess(pool_, static_cast<size_t>(server_));
+    gen_->health().reportSuccess(ex_->pool, static_cast<size_t>(ex_->server));
   }
-  record_.status = head.status;
-  record_.head_ns = uv_hrtime();
-  if (upstream_sent_ns_ != 0 && record_.head_ns > upstream_sent_ns_) {
+  ex_->record.status = head.status;
+  ex_->record.head_ns = uv_hrtime();
+  if (ex_->upstream_sent_ns != 0 && ex_->record.head_ns > ex_->upstream_sent_ns) {
     gen_->stats()
         .worker(worker_.id())
-        .pools[pool_]
-        .response.add((record_.head_ns - upstream_sent_ns_) / 1000);
+        .pools[ex_->pool]
+        .response.add((ex_->record.head_ns - ex_->upstream_sent_ns) / 1000);
   }
   // From here on the upstream may pause between body bytes, each time at most upstream_idle.
-  if (head.status != 101 && upstream_ != nullptr)
-    upstream_->armResponseTimer(snapshot_->timeouts.upstream_idle);
+  if (head.status != 101 && ex_->upstream != nullptr)
+    ex_->upstream->armResponseTimer(ex_->snapshot->timeouts.upstream_idle);
   http::DownstreamResponse info;
   if (head.status == 101) {
     info.upgrade = true;
-    response_framing_ = http::Framing::kNone;
-  } else if (head_request_ || head.status == 204 || head.status == 304) {
-    response_framing_ = http::Framing::kNone;
-    info.keep_length = head_request_ || head.status == 304;
+    ex_->response_framing = http::Framing::kNone;
+  } else if (ex_->head_request || head.status == 204 || head.status == 304) {
+    ex_->response_framing = http::Framing::kNone;
+    info.keep_length = ex_->head_request || head.status == 304;
   } else if (head.has_content_length) {
-    response_framing_ = http::Framing::kContentLength;
+    ex_->response_framing = http::Framing::kContentLength;
   } else {
     // Chunked or close-delimited upstream: re-chunk for HTTP/1.1 clients so
     // the client connection survives; HTTP/1.0 clients get close-delimited.
-    response_framing_ = client10 ? http::Framing::kClose : http::Framing::kChunked;
+    ex_->response_framing = client10 ? http::Framing::kClose : http::Framing::kChunked;
   }
   // The client connection cannot carry another request when: it asked to
   // close, we drain, the request is still arriving (an early response), the
   // body is close-delimited, or an upgrade was refused (the parser is spent).
-  close_after_ = close_after_ || draining_ || !request_done_ ||
-                 response_framing_ == http::Framing::kClose ||
-                 (upgrade_request_ && head.status != 101);
-  info.framing = response_framing_;
-  info.close = close_after_;
-  extra_fields_.clear();
-  appendSetCookies(&extra_fields_);
-  uint64_t hsts = snapshot_->listeners[listener_].hsts_max_age;
+  ex_->close_after = ex_->close_after || draining_ || !ex_->request_done ||
+                     ex_->response_framing == http::Framing::kClose ||
+                     (ex_->upgrade_request && head.status != 101);
+  info.framing = ex_->response_framing;
+  info.close = ex_->close_after;
+  ex_->extra_fields.clear();
+  appendSetCookies(&ex_->extra_fields);
+  uint64_t hsts = ex_->snapshot->listeners[listener_].hsts_max_age;
   if (tls_ && hsts > 0 && head.find("strict-transport-security") < 0) {
-    extra_fields_.append("Strict-Transport-Security: max-age=" + std::to_string(hsts) + "\r\n");
+    ex_->extra_fields.append("Strict-Transport-Security: max-age=" + std::to_string(hsts) + "\r\n");
   }
-  info.extra = extra_fields_;
-  info.keep_alive_10 = client10 && !close_after_;
-  out_.clear();
-  http::serializeResponse(head, info, &out_);
-  response_started_ = true;
+  info.extra = ex_->extra_fields;
+  info.keep_alive_10 = client10 && !ex_->close_after;
+  ex_->out.clear();
+  http::serializeResponse(head, info, &ex_->out);
+  ex_->response_started = true;
   if (head.status == 101) {
-    uv_buf_t b = constBuf(out_);
+    uv_buf_t b = constBuf(ex_->out);
     if (!writeClient(&b, 1)) return http::Parser::kFail;
     enterTunnel();
   } else {
     // Written with the first body bytes of this read (one writev, one TLS
     // record), or by onUpstreamParsed() when the read ends before any.
-    head_deferred_ = true;
+    ex_->head_deferred = true;
   }
   // llhttp cannot know the request was HEAD, and it reads a body after a 304
   // that carries Content-Length; neither has one (RFC 9110 sections 9.3.2, 15.4.5).
-  return response_framing_ == http::Framing::kNone ? http::Parser::kSkipBody
-                                                   : http::Parser::kProceed;
+  return ex_->response_framing == http::Framing::kNone ? http::Parser::kSkipBody
+                                                       : http::Parser::kProceed;
 }
 
 void DownstreamSession::onUpstreamBody(const char* data, size_t length) noexcept {
   if (closing() || length == 0) return;
-  if (response_framing_ == http::Framing::kChunked) {
+  if (ex_->response_framing == http::Framing::kChunked) {
     char hdr[24];
     size_t n = http::chunkHeader(length, hdr);
     uv_buf_t b[3] = {uv_buf_init(hdr, static_cast<unsigned>(n)),
@@ -122,42 +122,42 @@ void DownstreamSession::onUpstreamBody(const char* data, size_t length) noexcept
 
 void DownstreamSession::onUpstreamComplete(bool reusable) noexcept {
   if (closing()) return;
-  if (response_framing_ == http::Framing::kChunked) {
+  if (ex_->response_framing == http::Framing::kChunked) {
     uv_buf_t b = constBuf(http::kLastChunk);
     if (!writeClient(&b, 1)) return;
-  } else if (head_deferred_ && !writeClient(nullptr, 0)) {
+  } else if (ex_->head_deferred && !writeClient(nullptr, 0)) {
     return;
   }
-  releaseUpstream(reusable && request_done_ && !upgrade_request_);
+  releaseUpstream(reusable && ex_->request_done && !ex_->upgrade_request);
   finishExchange();
 }
 
 void DownstreamSession::onUpstreamParsed() noexcept {
-  if (head_deferred_ && !closing()) writeClient(nullptr, 0);
+  if (ex_ && ex_->head_deferred && !closing()) writeClient(nullptr, 0);
 }
 
 void DownstreamSession::onUpstreamFailed(UpstreamFailure failure) noexcept {
-  upstream_ = nullptr; // the connection detached itself (or was abandoned)
+  ex_->upstream = nullptr; // the connection detached itself (or was abandoned)
   if (closing()) return;
-  last_failure_ = failure;
+  ex_->last_failure = failure;
   // A reused keep-alive connection the server had already closed says
   // nothing about the server; anything else counts against it.
   bool stale = lostReusedConnection(failure);
-  if (!stale && !response_started_) reportServerFailure();
-  if (response_started_) {
+  if (!stale && !ex_->response_started) reportServerFailure();
+  if (ex_->response_started) {
     abort({failure == UpstreamFailure::kTimeout ? 's' : 'S', 'D'});
     return;
   }
   if (retryable(failure)) {
-    bool reused = upstream_reused_;
+    bool reused = ex_->upstream_reused;
     if (!stale) countRetry();
-    if (reused && server_ >= 0) {
+    if (reused && ex_->server >= 0) {
       // A reused connection the server had closed: try the same server again,
       // on a fresh connection this time.
-      tried_[static_cast<size_t>(server_)] = kEligible;
-      force_fresh_ = true;
+      ex_->tried[static_cast<size_t>(ex_->server)] = kEligible;
+      ex_->force_fresh = true;
     }
-    request_head_sent_ = false;
+    ex_->request_head_sent = false;
     connectUpstream();
     return;
   }
@@ -184,70 +184,76 @@ void DownstreamSession::onUpstreamFailed(UpstreamFailure failure) noexcept {
 }
 
 void DownstreamSession::reportServerFailure() {
-  if (server_ < 0) return;
-  auto s = static_cast<size_t>(server_);
+  if (ex_->server < 0) return;
+  auto s = static_cast<size_t>(ex_->server);
   HealthBoard& health = gen_->health();
-  if (!health.reportFailure(pool_, s, worker_.nowMs())) return;
-  const config::Pool& pool = snapshot_->pools[pool_];
+  if (!health.reportFailure(ex_->pool, s, worker_.nowMs())) return;
+  const config::Pool& pool = ex_->snapshot->pools[ex_->pool];
   fprintf(stderr,
           "switchyard: outlier: pool=%s server=%s ejected for %llus after %u consecutive "
           "failures\n",
           pool.name.c_str(), pool.servers[s].name.c_str(),
-          static_cast<unsigned long long>(health.ejectionMs(pool_, s) / 1000),
+          static_cast<unsigned long long>(health.ejectionMs(ex_->pool, s) / 1000),
           pool.outlier.consecutive_failures);
 }
 
 void DownstreamSession::failExchange(ErrorKind kind, Termination term, const char* text) {
-  respondLocal(statusFor(kind), text, term, !request_done_);
+  respondLocal(statusFor(kind), text, term, !ex_->request_done);
 }
 
 void DownstreamSession::respondLocal(int status, std::string_view text, Termination term,
                                      bool close, std::string_view extra_fields) {
-  if (response_started_) {
+  if (ex_->response_started) {
     abort(term);
     return;
   }
   releaseUpstream(false);
-  record_.status = status;
-  record_.head_ns = uv_hrtime();
-  record_.term = term;
-  close_after_ = close_after_ || close;
-  out_.clear();
-  http::serializeLocalResponse(status, text, close_after_ || draining_, head_request_, &out_,
-                               extra_fields);
-  response_started_ = true;
-  uv_buf_t b = constBuf(out_);
+  ex_->record.status = status;
+  ex_->record.head_ns = uv_hrtime();
+  ex_->record.term = term;
+  ex_->close_after = ex_->close_after || close;
+  ex_->out.clear();
+  http::serializeLocalResponse(status, text, ex_->close_after || draining_, ex_->head_request,
+                               &ex_->out, extra_fields);
+  ex_->response_started = true;
+  uv_buf_t b = constBuf(ex_->out);
   if (!writeClient(&b, 1)) return;
   finishExchange();
 }
 
 void DownstreamSession::releaseUpstream(bool reusable) noexcept {
-  if (upstream_ == nullptr) return;
-  UpstreamConnection* u = std::exchange(upstream_, nullptr);
+  if (ex_->upstream == nullptr) return;
+  UpstreamConnection* u = std::exchange(ex_->upstream, nullptr);
   u->release(reusable);
 }
 
 void DownstreamSession::logExchange() {
   leavePool();
-  if (record_.start_ns == 0) record_.start_ns = uv_hrtime();
-  record_.end_ns = uv_hrtime();
-  record_.client = client_;
-  const uint64_t latency_us = (record_.end_ns - record_.start_ns) / 1000;
+  if (ex_->record.start_ns == 0) ex_->record.start_ns = uv_hrtime();
+  ex_->record.end_ns = uv_hrtime();
+  if (worker_.accessLog().enabled()) { // the record's client is read by the log only
+    if (ex_->client[0] == '\0' && client_addr_known_) {
+      snprintf(ex_->client, sizeof ex_->client, client_addr_.is_v4 ? "%s:%u" : "[%s]:%u",
+               ex_->client_ip, static_cast<unsigned>(client_port_));
+    }
+    ex_->record.client = ex_->client;
+  }
+  const uint64_t latency_us = (ex_->record.end_ns - ex_->record.start_ns) / 1000;
   TrafficStats& stats = gen_->stats();
-  if (variant_ >= 0) {
-    stats.recordVariant(worker_.id(), split_, static_cast<size_t>(variant_), record_.status,
-                        latency_us);
+  if (ex_->variant >= 0) {
+    stats.recordVariant(worker_.id(), ex_->split, static_cast<size_t>(ex_->variant),
+                        ex_->record.status, latency_us);
   }
   const bool server_failed =
-      record_.status >= 500 || record_.term.who == 'S' || record_.term.who == 's';
-  stats.record(worker_.id(), route_, server_ >= 0 ? static_cast<int>(pool_) : -1, server_,
-               record_.status, latency_us, server_failed);
-  worker_.accessLog().log(record_);
+      ex_->record.status >= 500 || ex_->record.term.who == 'S' || ex_->record.term.who == 's';
+  stats.record(worker_.id(), ex_->route, ex_->server >= 0 ? static_cast<int>(ex_->pool) : -1,
+               ex_->server, ex_->record.status, latency_us, server_failed);
+  worker_.accessLog().log(ex_->record);
 }
 
 void DownstreamSession::finishExchange() {
   logExchange();
-  if (close_after_ || draining_) {
+  if (ex_->close_after || draining_) {
     flushAndClose();
     return;
   }
@@ -255,29 +261,26 @@ void DownstreamSession::finishExchange() {
 }
 
 void DownstreamSession::startNextRequest() {
-  snapshot_.reset();
-  route_ = -1;
-  server_ = -1;
-  request_framing_ = response_framing_ = http::Framing::kNone;
-  request_head_sent_ = request_done_ = request_body_consumed_ = false;
-  response_started_ = close_after_ = head_request_ = upgrade_request_ = false;
-  head_deferred_ = body_timer_ = client_closes_ = false;
-  upstream_reused_ = force_fresh_ = false;
-  upstream_sent_ns_ = 0;
-  attempts_ = retries_used_ = 0;
-  variant_ = sticky_server_ = -1;
-  set_sticky_cookie_ = has_hash_key_ = false;
-  assigned_id_.clear();
-  record_ = ExchangeRecord{};
-  record_.cid = cid_;
+  ex_->nextRequest(cid_);
   phase_ = Phase::kIdle;
   served_any_ = true;
   armClientTimer(gen_->snapshot().timeouts.client_idle);
-  parser_paused_ = false;
-  parser_.resume();
+  if (ex_->parser.executing()) {
+    // Ended from inside a parser callback (a failure while the last body
+    // bytes went up): the parser pauses at the end of that request, and
+    // handleOutcome() calls parseNext() once execute() has returned.
+    ex_->next_deferred = true;
+    return;
+  }
+  parseNext();
+}
+
+void DownstreamSession::parseNext() {
+  ex_->parser_paused = false;
+  ex_->parser.resume();
   feedPending(); // a pipelined request may be waiting
   if (closing()) return;
-  if (phase_ == Phase::kIdle) giveBuffers();
+  if (phase_ == Phase::kIdle) detachExchange();
   updateReading();
 }
 
@@ -286,18 +289,18 @@ void DownstreamSession::enterTunnel() {
   // An idle tunnel ends after client_idle without a byte either way.
   uint64_t idle = gen_->snapshot().timeouts.client_idle;
   timer_.arm(idle);
-  if (upstream_ != nullptr) upstream_->startTunnel();
-  if (!pending_.empty() && upstream_ != nullptr) {
-    uv_buf_t b = uv_buf_init(pending_.data(), static_cast<unsigned>(pending_.size()));
-    record_.bytes_in += pending_.size();
-    bool ok = upstream_->send(&b, 1);
-    pending_.clear();
+  if (ex_->upstream != nullptr) ex_->upstream->startTunnel();
+  if (!ex_->pending.empty() && ex_->upstream != nullptr) {
+    uv_buf_t b = uv_buf_init(ex_->pending.data(), static_cast<unsigned>(ex_->pending.size()));
+    ex_->record.bytes_in += ex_->pending.size();
+    bool ok = ex_->upstream->send(&b, 1);
+    ex_->pending.clear();
     if (!ok) {
       abort({'S', 'T'});
       return;
     }
   }
-  pending_.shrink_to_fit();
+  ex_->pending.shrink_to_fit();
   updateReading();
 }
 
@@ -311,7 +314,7 @@ void DownstreamSession::onUpstreamTunnel(const char* data, size_t length) noexce
 void DownstreamSession::onUpstreamTunnelEnd() noexcept {
   if (closing()) return;
   releaseUpstream(false);
-  record_.term = {'-', '-'};
+  ex_->record.term = {'-', '-'};
   logExchange();
   flushAndClose();
 }
@@ -323,10 +326,10 @@ void DownstreamSession::onTimer(void* owner) {
   case Phase::kExchange: self->respondLocal(408, "request body timeout", {'c', 'D'}, true); break;
   case Phase::kTunnel: self->abort({'c', 'T'}); break;
   case Phase::kDispatch:
-    if (self->queued_) {
+    if (self->ex_->queued) {
       self->leaveQueue();
       self->respondLocal(503, "timed out waiting for a server slot", {'s', 'Q'},
-                         !self->request_done_);
+                         !self->ex_->request_done);
     } else {
       self->close();
     }
@@ -347,7 +350,7 @@ void DownstreamSession::flushAndClose() noexcept {
     bool queued = false;
     flushTls(&queued);
   }
-  if (client_closes_ && request_done_ && pending_.empty() &&
+  if (ex_->client_closes && ex_->request_done && ex_->pending.empty() &&
       uv_stream_get_write_queue_size(tcp_.stream()) == 0) {
     // The client asked to close, sent nothing after its request and has the
     // whole response in the kernel's hands: close() sends it and our FIN,
@@ -384,7 +387,7 @@ void DownstreamSession::flushAndClose() noexcept {
 
 void DownstreamSession::abort(Termination term) noexcept {
   if (closing()) return;
-  record_.term = term;
+  ex_->record.term = term;
   if (phase_ != Phase::kIdle && phase_ != Phase::kFlushing) logExchange();
   close();
 }
@@ -393,7 +396,7 @@ void DownstreamSession::stopNow() noexcept {
   switch (phase_) {
   case Phase::kHead: abort({'D', 'R'}); break;
   case Phase::kDispatch: abort({'D', 'C'}); break;
-  case Phase::kExchange: abort({'D', response_started_ ? 'D' : 'H'}); break;
+  case Phase::kExchange: abort({'D', ex_->response_started ? 'D' : 'H'}); break;
   case Phase::kTunnel: abort({'D', 'T'}); break;
   default: close(); break;
   }
@@ -413,13 +416,14 @@ void DownstreamSession::close() noexcept {
   if (closing()) return;
   phase_ = Phase::kClosed;
   admission_.reset(); // the listener place frees now, not when the session is reaped
-  leavePool();
-  if (upstream_ != nullptr) std::exchange(upstream_, nullptr)->abandon();
+  if (ex_) {
+    leavePool();
+    if (ex_->upstream != nullptr) std::exchange(ex_->upstream, nullptr)->abandon();
+    ex_->snapshot.reset();
+  }
   tcp_.close();
   timer_.close();
-  snapshot_.reset();
-  worker_.forget(this);
-  worker_.reap(this);
+  worker_.reap(this); // the exchange state goes back to the pool with the session
 }
 
 } // namespace proxy

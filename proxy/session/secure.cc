@@ -30,7 +30,7 @@ void DownstreamSession::onTlsRead(const char* data, size_t length) {
     // Not TLS (plain HTTP to the TLS port), a refused version or suite, a
     // client certificate that does not verify: the alert is on its way, no
     // HTTP byte was read, so nothing reaches an upstream.
-    if (phase_ == Phase::kIdle && record_.bytes_in == 0) {
+    if (phase_ == Phase::kIdle && ex_->record.bytes_in == 0) {
       flushAndClose();
     } else {
       abort({'C', 'R'});
@@ -73,9 +73,10 @@ int DownstreamSession::writeTls(const uv_buf_t* bufs, unsigned count, bool* queu
 int DownstreamSession::flushTls(bool* queued) noexcept {
   *queued = false;
   if (!tls_->hasOutput()) return 0;
-  tls_out_.clear();
-  tls_->takeOutput(&tls_out_);
-  uv_buf_t b = uv_buf_init(tls_out_.data(), static_cast<unsigned>(tls_out_.size()));
+  std::string& out = worker_.tlsScratch(); // uv::write copies what it queues
+  out.clear();
+  tls_->takeOutput(&out);
+  uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
   return uv::write(tcp_.stream(), &b, 1, queued);
 }
 
