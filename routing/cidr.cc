@@ -197,12 +197,6 @@ Bytes masked(Bytes b, int from, int len) {
   return b;
 }
 
-void appendHex(std::string& out, unsigned value) {
-  char buf[8];
-  const auto r = std::to_chars(buf, buf + sizeof buf, value, 16);
-  out.append(buf, r.ptr);
-}
-
 // --- keys: the address as an unsigned integer in address order ---
 
 uint32_t v4Key(const Bytes& b) {
@@ -330,15 +324,15 @@ std::optional<IpAddress> ipFromSockaddr(const sockaddr* sa) {
   return std::nullopt;
 }
 
-std::string formatIp(const IpAddress& addr) {
+size_t formatIp(const IpAddress& addr, char* out) {
   const Bytes& b = addr.bytes;
-  std::string out;
+  char* p = out;
   if (isV4Mapped(b)) {
     for (int i = 12; i < 16; ++i) {
-      if (i > 12) out += '.';
-      out += std::to_string(b[i]);
+      if (i > 12) *p++ = '.';
+      p = std::to_chars(p, out + kMaxIpText, b[i]).ptr;
     }
-    return out;
+    return static_cast<size_t>(p - out);
   }
   unsigned groups[8];
   for (int i = 0; i < 8; ++i)
@@ -357,14 +351,20 @@ std::string formatIp(const IpAddress& addr) {
   }
   for (int i = 0; i < 8; ++i) {
     if (i == best) {
-      out += "::";
+      *p++ = ':';
+      *p++ = ':';
       i += best_len - 1;
       continue;
     }
-    if (i > 0 && i != best + best_len) out += ':';
-    appendHex(out, groups[i]);
+    if (i > 0 && i != best + best_len) *p++ = ':';
+    p = std::to_chars(p, out + kMaxIpText, groups[i], 16).ptr;
   }
-  return out;
+  return static_cast<size_t>(p - out);
+}
+
+std::string formatIp(const IpAddress& addr) {
+  char buf[kMaxIpText];
+  return std::string(buf, formatIp(addr, buf));
 }
 
 std::optional<Cidr> parseCidr(std::string_view text, std::string* error) {

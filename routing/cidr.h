@@ -60,6 +60,10 @@ std::optional<IpAddress> ipFromSockaddr(const sockaddr* sa);
 // Dotted quad for IPv4; RFC 5952 text for IPv6 (lowercase, longest zero run
 // of two or more groups as "::").
 std::string formatIp(const IpAddress& addr);
+// The same into `out` (at least kMaxIpText bytes, not NUL-terminated) with no
+// allocation; returns the length. The proxy formats each request's peer.
+constexpr size_t kMaxIpText = 40; // 8 groups of 4 hex digits and 7 colons
+size_t formatIp(const IpAddress& addr, char* out);
 
 struct Cidr {
   IpAddress base;         // host bits are zero

@@ -195,12 +195,8 @@ void DownstreamSession::attachExchange() noexcept {
   if (ex_) return;
   ex_ = worker_.exchanges().take(this, headLimits(gen_->snapshot().limits), cid_);
   if (client_addr_known_) {
-    const uint8_t* b = client_addr_.bytes.data();
-    if (client_addr_.is_v4) {
-      inet_ntop(AF_INET, b + 12, ex_->client_ip, sizeof ex_->client_ip);
-    } else {
-      inet_ntop(AF_INET6, b, ex_->client_ip, sizeof ex_->client_ip);
-    }
+    static_assert(sizeof ex_->client_ip > routing::kMaxIpText);
+    ex_->client_ip[routing::formatIp(client_addr_, ex_->client_ip)] = '\0';
   }
 }
 
