@@ -38,9 +38,8 @@
 
 namespace proxy {
 
-class DownstreamSession final : public uv::StreamOwner,
+class DownstreamSession final : public UpstreamConnection::User,
                                 public http::Parser::Handler,
-                                public UpstreamConnection::User,
                                 public ListNode<DownstreamSession> {
 public:
   // Takes the accepted connection from `server`; false if accept failed.
@@ -58,7 +57,7 @@ public:
   void close() noexcept;
   bool closing() const noexcept { return phase_ == Phase::kClosed; }
 
-  // uv::StreamOwner
+  // uv::StreamOwner (through UpstreamConnection::User)
   void onWriteDone(int status) noexcept override;
   // http::Parser::Handler (request side)
   int onMessageBegin() noexcept override;
@@ -93,6 +92,12 @@ private:
   bool start(uv_stream_t* server);
 
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  // The session whose client stream this is, or null once it closed.
+  static DownstreamSession* fromStream(uv_stream_t* s) noexcept {
+    return s->data != nullptr
+               ? static_cast<DownstreamSession*>(static_cast<uv::StreamOwner*>(s->data))
+               : nullptr;
+  }
   static void onTimer(void* owner);
 
   // Request side (downstream.cc)

@@ -366,7 +366,7 @@ void DownstreamSession::flushAndClose() noexcept {
   int rc = uv_shutdown(req, tcp_.stream(), [](uv_shutdown_t* r, int status) {
     uv_stream_t* s = r->handle;
     delete r;
-    auto* self = s != nullptr ? static_cast<DownstreamSession*>(s->data) : nullptr;
+    DownstreamSession* self = s != nullptr ? fromStream(s) : nullptr;
     if (self == nullptr) return;
     if (status != 0) {
       self->close();

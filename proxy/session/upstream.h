@@ -38,7 +38,11 @@ class UpstreamConnection final : public uv::StreamOwner,
                                  public http::Parser::Handler,
                                  public Reapable {
 public:
-  class User {
+  // The user is the client side of the exchange; it is a StreamOwner too
+  // (its own client stream), by inheritance here rather than beside, so that
+  // a DownstreamSession carries one vtable pointer fewer: 8 bytes in every
+  // idle connection.
+  class User : public uv::StreamOwner {
   public:
     virtual void onUpstreamReady() noexcept = 0;
     virtual void onUpstreamFailed(UpstreamFailure failure) noexcept = 0;
