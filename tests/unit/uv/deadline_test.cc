@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "proxy/uv/handles.h"
+#include "proxy/uv/deadline.h"
 
 using proxy::uv::Deadline;
 
