@@ -22,6 +22,7 @@
 #include "proxy/session/buffer_pool.h"
 #include "proxy/session/experiments.h"
 #include "proxy/session/upstream_pool.h"
+#include "proxy/uv/deadline.h"
 #include "proxy/uv/handles.h"
 #include "routing/route_table.h"
 
@@ -129,6 +130,8 @@ public:
   // Buffers lent to the connections that have an exchange in flight.
   BufferPool& buffers() { return buffers_; }
   AccessLogWriter& accessLog() { return log_; }
+  // The loop's one timer behind every connection timeout (uv::Deadline).
+  uv::TimerQueue& timers() { return timers_; }
   // The loop's cached time in ms (uv_now), the clock HealthBoard is given.
   uint64_t nowMs() { return uv_now(&loop_); }
   // Per-worker generator for ids the proxy hands out (A/B assignment cookies).
@@ -181,6 +184,7 @@ private:
   uv::Async wake_;
   uv::Check reaper_;
   uv::Timer queue_timer_;
+  uv::TimerQueue timers_; // every Deadline in it is reaped before run() returns
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_set<DownstreamSession*> sessions_;
   std::vector<Reapable*> graveyard_;
