@@ -118,6 +118,7 @@ void Worker::run() {
     self->maybeFinish();
   });
   queue_timer_.open(this, [&](uv_timer_t* h) { return uv_timer_init(&loop_, h); });
+  timers_.open(&loop_);
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Every handle is closed; free what was reaped last and end the loop.
   freeDead();
@@ -247,6 +248,7 @@ void Worker::maybeFinish() {
   }
   reaper_.close();
   queue_timer_.close();
+  timers_.close();
 }
 
 void Worker::addWaiter(WorkerGeneration& gen, size_t pool, DownstreamSession* session) {

@@ -22,6 +22,7 @@
 #include "proxy/session/exchange_pool.h"
 #include "proxy/session/experiments.h"
 #include "proxy/session/upstream_pool.h"
+#include "proxy/uv/deadline.h"
 #include "proxy/uv/handles.h"
 #include "routing/route_table.h"
 
@@ -132,6 +133,8 @@ public:
   // copies what the kernel does not take at once) in one call.
   std::string& tlsScratch() { return tls_scratch_; }
   AccessLogWriter& accessLog() { return log_; }
+  // The loop's one timer behind every connection timeout (uv::Deadline).
+  uv::TimerQueue& timers() { return timers_; }
   // The loop's cached time in ms (uv_now), the clock HealthBoard is given.
   uint64_t nowMs() { return uv_now(&loop_); }
   // Per-worker generator for ids the proxy hands out (A/B assignment cookies).
@@ -185,6 +188,7 @@ private:
   uv::Async wake_;
   uv::Check reaper_;
   uv::Timer queue_timer_;
+  uv::TimerQueue timers_; // every Deadline in it is reaped before run() returns
   std::vector<std::unique_ptr<Listener>> listeners_;
   IntrusiveList<DownstreamSession> sessions_; // open ones
   std::vector<DownstreamSession*> dead_sessions_;

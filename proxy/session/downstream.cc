@@ -72,7 +72,7 @@ bool DownstreamSession::start(uv_stream_t* server) {
                 [&](uv_tcp_t* h) { return uv_tcp_init(loop, h); }) != 0)
     return false;
   if (uv_accept(server, tcp_.stream()) != 0) return false;
-  if (timer_.open(loop, this, &onTimer) != 0) return false;
+  timer_.open(worker_.timers(), this, &onTimer);
   uv_tcp_nodelay(tcp_.get(), 1);
   sockaddr_storage peer{};
   int len = sizeof peer;

@@ -30,6 +30,7 @@
 #include "proxy/session/access_log.h"
 #include "proxy/session/exchange_state.h"
 #include "proxy/session/upstream.h"
+#include "proxy/uv/deadline.h"
 #include "proxy/uv/handles.h"
 #include "routing/cidr.h"
 #include "routing/request_view.h"

@@ -32,8 +32,7 @@ UpstreamConnection* UpstreamConnection::connect(Worker& worker,
   c->serverStats().active.add();
   c->connect_start_ns_ = uv_hrtime();
   int rc = c->tcp_.open(c, [&](uv_tcp_t* h) { return uv_tcp_init(worker.loop(), h); });
-  if (rc == 0)
-    rc = c->timer_.open(worker.loop(), c, &onTimer);
+  c->timer_.open(worker.timers(), c, &onTimer);
   if (rc == 0) {
     uv_tcp_nodelay(c->tcp_.get(), 1);
     c->connect_req_ = new uv_connect_t{};

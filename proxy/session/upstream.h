@@ -18,6 +18,7 @@
 #include "proxy/config/snapshot.h"
 #include "proxy/http/parser.h"
 #include "proxy/server/worker.h"
+#include "proxy/uv/deadline.h"
 #include "proxy/uv/handles.h"
 #include "tls/engine.h"
 
