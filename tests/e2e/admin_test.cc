@@ -3,13 +3,13 @@
 // run-time weights, POST /api/reload, the stats page, and clear answers to
 // every bad admin request.
 #include <doctest/doctest.h>
+#include <re2/re2.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -46,26 +46,28 @@ struct Metrics {
   std::vector<std::string> problems;
 
   explicit Metrics(const std::string& text) {
-    static const std::regex kHelp(R"(^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+$)");
-    static const std::regex kType(
-        R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)");
-    static const std::regex kSample(
-        R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*)\})? (\S+)$)");
+    static const RE2 kHelp(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+)");
+    static const RE2 kType(
+        R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped))");
+    static const RE2 kSample(
+        R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*)\})? (\S+))");
+    REQUIRE(kHelp.ok());
+    REQUIRE(kType.ok());
+    REQUIRE(kSample.ok());
     std::istringstream in(text);
     std::string line;
     std::set<std::string> helped;
     std::map<std::string, std::vector<std::pair<std::string, double>>> buckets; // series -> (le, v)
     while (std::getline(in, line)) {
-      std::smatch m;
+      std::string name, kind, braces, labels, value;
       if (line.empty()) {
         problems.push_back("empty line");
-      } else if (std::regex_match(line, m, kHelp)) {
-        helped.insert(m[1]);
-      } else if (std::regex_match(line, m, kType)) {
-        if (!types.emplace(m[1], m[2]).second) problems.push_back("TYPE twice: " + line);
-        if (!helped.count(m[1])) problems.push_back("TYPE before HELP: " + line);
-      } else if (std::regex_match(line, m, kSample)) {
-        const std::string name = m[1];
+      } else if (RE2::FullMatch(line, kHelp, &name)) {
+        helped.insert(name);
+      } else if (RE2::FullMatch(line, kType, &name, &kind)) {
+        if (!types.emplace(name, kind).second) problems.push_back("TYPE twice: " + line);
+        if (!helped.count(name)) problems.push_back("TYPE before HELP: " + line);
+      } else if (RE2::FullMatch(line, kSample, &name, &braces, &labels, &value)) {
         std::string family = name;
         for (const char* suffix : {"_bucket", "_sum", "_count"}) {
           const std::string s = suffix;
@@ -75,14 +77,12 @@ struct Metrics {
         }
         if (!types.count(family)) problems.push_back("sample of an undeclared family: " + line);
         char* end = nullptr;
-        const std::string value = m[4];
         double v = value == "+Inf" ? INFINITY : std::strtod(value.c_str(), &end);
         if (value != "+Inf" && (end == nullptr || *end != '\0'))
           problems.push_back("bad value: " + line);
-        const std::string key = name + "{" + std::string(m[3]) + "}";
+        const std::string key = name + "{" + labels + "}";
         if (!samples.emplace(key, v).second) problems.push_back("sample twice: " + line);
         if (name.size() > 7 && name.compare(name.size() - 7, 7, "_bucket") == 0) {
-          std::string labels = m[3];
           size_t le = labels.find("le=\"");
           if (le == std::string::npos) {
             problems.push_back("bucket without le: " + line);
