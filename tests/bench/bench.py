@@ -566,6 +566,7 @@ def main():
     p.add_argument("--nofile", type=int, default=20000)
     p.add_argument("--max-conns", type=int, default=12000)
     p.add_argument("--idle-timeout", type=int, default=120)
+    p.add_argument("--workers", type=int, default=1)
     p = sub.add_parser("wait-http")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--path", default="/small")
