@@ -61,8 +61,9 @@ def load_records(rundir):
         with open(f"{rundir}/results.jsonl") as f:
             for line in f:
                 r = json.loads(line)
-                r["rss_max_mib"] = r["rss_max_kib"] / 1024
-                r["rss_growth_mib"] = r["rss_growth_kib"] / 1024
+                if "rss_max_kib" in r:  # not in scenario 7's no-proxy runs
+                    r["rss_max_mib"] = r["rss_max_kib"] / 1024
+                    r["rss_growth_mib"] = r["rss_growth_kib"] / 1024
                 recs.append(r)
     except FileNotFoundError:
         pass
