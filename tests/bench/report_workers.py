@@ -11,8 +11,11 @@ ORDER = ("switchyard", "nginx", "haproxy")
 # A thread running or waiting for a CPU this share of the run or more never
 # waited for the others: it is saturated (a bottleneck).
 SATURATED_PCT = 90.0
-# The CPUs count as full from this busy share of both.
+# The CPUs count as full from this busy share of both, or when the run's
+# threads together waited this share of one CPU for a CPU (a CPU may idle a
+# moment while a thread queues on the other one).
 CPUS_FULL_PCT = 90.0
+CPUS_WAITED_PCT = 50.0
 # Others (processes outside the run, interrupts) using this share of one CPU
 # or more: the run is noisy.
 OTHERS_NOISY_PCT = 15.0
@@ -71,7 +74,8 @@ def worker_view(r):
 def limits(r, view):
     """What was saturated in one run (several things can be at once)."""
     out = []
-    if r["cpus_busy_pct"] >= CPUS_FULL_PCT:
+    waited = sum(r.get(k) or 0 for k in ("proxy_wait_pct", "wrk_wait_pct", "backend_wait_pct"))
+    if r["cpus_busy_pct"] >= CPUS_FULL_PCT or waited >= CPUS_WAITED_PCT:
         out.append("both CPUs")
     if r.get("wrk_thread_busy_pct") is not None and r["wrk_thread_busy_pct"] >= SATURATED_PCT:
         out.append("wrk")
@@ -203,8 +207,9 @@ def notes(meds, direct):
     out = ["How to read it: a thread that was running or waiting for a CPU for "
            f"{SATURATED_PCT:.0f}% of the run or more never waited on the others: it was "
            "saturated (\"saturated\" column; \"both CPUs\": they were "
-           f"{CPUS_FULL_PCT:.0f}% busy or more, so any party could only go faster by taking "
-           "CPU from another). wrk is not the bottleneck when its thread is not saturated and "
+           f"{CPUS_FULL_PCT:.0f}% busy or more, or the waits for a CPU of the proxy, wrk and the "
+           f"backend added up to {CPUS_WAITED_PCT:.0f}% of the run or more, so any party could "
+           "only go faster by taking CPU from another). wrk is not the bottleneck when its thread is not saturated and "
            "it reaches well above the proxied req/s without a proxy. CPU per request with 1 "
            "and 2 workers (flat: no cost from running two) and the split between the workers "
            "(SO_REUSEPORT for Switchyard and nginx, HAProxy's own spreading) do not depend on "
