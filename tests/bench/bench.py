@@ -10,6 +10,9 @@ rendering is in configs.py, the report in report.py.
   clientcheck ...         how wrk and `openssl s_time -new` behave (reconnects, resumption)
   tlscheck ...            what a TLS listener negotiates and whether it resumes
   measure ...             one measured run against a proxy: load + /proc + backend stub_status
+                          (--spread, scenario 7: all on both CPUs, and the CPU of wrk,
+                          the backend and each proxy thread: cpuacct.py)
+  loadcheck ...           scenario 7: the same load straight to the backend (wrk's headroom)
   report RUNDIR           medians, ratios and targets as Markdown (results.md)
 
 Every wait is bounded by a deadline; every child (wrk, openssl) is killed on
@@ -17,6 +20,7 @@ exit, SIGTERM or Ctrl-C.  Measurements append one JSON object per line to
 RUNDIR/results.jsonl.
 """
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -31,6 +35,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from configs import HOST, render  # noqa: E402 (after the line above on purpose)
+from cpuacct import CpuAccount  # noqa: E402
 from report import NAMES, SYSTEMS, report  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -66,6 +71,14 @@ def spawn(cmd, **kw):
 
 
 # ---------------------------------------------------------------- /proc
+
+def parent_of(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
 
 def proc_tree(root):
     """root and all its descendants (nginx: master + worker)."""
@@ -122,6 +135,26 @@ def cpu_busy_ticks(cpu):
                 v = [int(x) for x in line.split()[1:]]
                 return sum(v[:8]) - v[3] - v[4]
     return 0
+
+
+def set_affinity(pids, cpus):
+    """Moves every thread of `pids` (processes this harness started) to `cpus`."""
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                os.sched_setaffinity(int(tid), cpus)
+            except OSError:
+                pass
+
+
+def exited(pid):
+    """True once child `pid` has exited; it stays a zombie (not reaped), so its
+    /proc/PID/stat still holds the CPU time of all its threads."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
 class Proc:
@@ -253,22 +286,34 @@ end
     return path
 
 
-def run_wrk(rundir, url, conns, seconds, headers, sampler=None):
-    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s",
+def run_wrk(rundir, url, conns, seconds, headers, sampler=None, threads=1, watch=None,
+            at_exit=None):
+    """One wrk run.  `sampler()` is called every 100 ms while it runs, `watch(pid)`
+    every 20 ms, and `at_exit(pid)` once it has exited, before it is reaped (its
+    CPU time is still readable then, and the end of the load is known within 20 ms)."""
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s",
            "-s", write_lua(rundir)]
     for h in headers:
         cmd += ["-H", h]
     cmd.append(url)
     p = spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + seconds + 30
-    while p.poll() is None and time.monotonic() < deadline:
-        if sampler:
+    next_sample = 0.0
+    while not exited(p.pid):
+        now = time.monotonic()
+        if now >= deadline:
+            p.kill()
+            die(f"wrk did not finish in {seconds + 30}s")
+        if watch:
+            watch(p.pid)
+        if sampler and now >= next_sample:
             sampler()
-        time.sleep(0.1)
-    if p.poll() is None:
-        p.kill()
-        die(f"wrk did not finish in {seconds + 30}s")
+            next_sample = now + 0.1
+        time.sleep(0.02)
+    if at_exit:
+        at_exit(p.pid)
     out = p.stdout.read()
+    p.wait(timeout=5)
     m = re.search(r"WRKJSON (\{.*\})", out)
     if not m:
         die(f"wrk failed: {out[-800:]}")
@@ -417,11 +462,38 @@ def open_idle(port, n, deadline):
     return socks
 
 
+@contextlib.contextmanager
+def spread_over(a):
+    """--spread (scenario 7): the proxy was started on both CPUs; wrk, this
+    helper and the backend move there too for one measurement, so that the
+    kernel shares the CPUs between all of them.  The backend goes back after."""
+    if a.backend_pid <= 0 or os.getppid() != parent_of(a.backend_pid):
+        die("--spread needs --backend-pid: the backend nginx started by the same script")
+    cpus = {a.proxy_cpu, a.load_cpu}
+    os.sched_setaffinity(0, cpus)
+    backend = proc_tree(a.backend_pid)
+    set_affinity(backend, cpus)
+    try:
+        yield cpus, backend
+    finally:
+        set_affinity(backend, {a.load_cpu})
+
+
 def cmd_measure(a):
-    os.sched_setaffinity(0, {a.load_cpu})
-    proc = Proc(a.pid)
+    if a.spread:
+        with spread_over(a) as (cpus, backend):
+            proc = Proc(a.pid)
+            measure(a, proc, CpuAccount(cpus, proc.pids, a.pid, backend))
+    else:
+        os.sched_setaffinity(0, {a.load_cpu})
+        measure(a, Proc(a.pid), None)
+
+
+def measure(a, proc, acct):
+    """One measured run; `acct` (scenario 7) also accounts for wrk, the backend
+    and everything else on the CPUs, over exactly the life of the measured wrk."""
     rec = {"system": a.system, "part": a.part, "round": a.round, "duration_s": a.duration,
-           "conns": a.conns,
+           "conns": a.conns, "workers": a.workers,
            "threads": proc.threads(), "processes": len(proc.pids)}
     scheme = "https" if a.tls else "http"
     url = f"{scheme}://{HOST}:{a.port}{a.path}"
@@ -438,12 +510,20 @@ def cmd_measure(a):
     if a.warmup > 0:
         if a.kind in ("wrk", "idle"):
             run_wrk(a.rundir, url, a.conns if a.kind == "wrk" else 64, a.warmup, a.header,
-                    sample)
+                    sample, a.wrk_threads)
         elif a.kind == "stime":
             run_stime(a.port, a.procs, a.warmup)
     idle_socks = []
     acc0, req0 = stub(a.backend_port)
     t0, c0, b0 = time.monotonic(), proc.ticks(), cpu_busy_ticks(a.proxy_cpu)
+    proxy_end = []
+
+    def at_exit(wrk_pid):
+        acct.stop(wrk_pid)
+        proxy_end.append(proc.ticks())
+
+    if acct:
+        acct.start()
     # Upstream keep-alive is judged on the steady state: when the previous
     # load's clients went away with requests in flight, a proxy may have had to
     # close those upstream connections (nginx and Switchyard do), and it opens
@@ -451,7 +531,8 @@ def cmd_measure(a):
     mid["t"] = t0 + min(1.0, a.duration / 2)
     try:
         if a.kind == "wrk":
-            w = run_wrk(a.rundir, url, a.conns, a.duration, a.header, sample)
+            w = run_wrk(a.rundir, url, a.conns, a.duration, a.header, sample, a.wrk_threads,
+                        acct and acct.watch, acct and at_exit)
         elif a.kind == "stime":
             hs = run_stime(a.port, a.procs, a.duration)
         else:
@@ -472,12 +553,18 @@ def cmd_measure(a):
     acc1, req1 = stub(a.backend_port)
     if not proc.alive():
         die(f"{a.system} died during {a.part}")
+    if acct:  # everything over the life of wrk: from its start to its exit
+        t1, c1 = acct.t1, proxy_end[0]
     cpu_s = (c1 - c0) / CLK_TCK
     wall = t1 - t0
+    if acct:
+        rec.update(acct.figures(c1 - c0))
+        rec["wrk_threads"] = a.wrk_threads
+    else:
+        # anything else that ran on the proxy's CPU (other processes,
+        # interrupts): noise that CPU per request does not fully escape
+        rec["other_on_proxy_cpu_pct"] = max(0.0, 100 * ((b1 - b0) - (c1 - c0)) / CLK_TCK / wall)
     rec.update({"wall_s": round(wall, 3), "cpu_s": cpu_s, "cpu_busy_pct": 100 * cpu_s / wall,
-                # anything else that ran on the proxy's CPU (other processes,
-                # interrupts): noise that CPU per request does not fully escape
-                "other_on_proxy_cpu_pct": max(0.0, 100 * ((b1 - b0) - (c1 - c0)) / CLK_TCK / wall),
                 "rss_base_kib": rss_base, "rss_max_kib": peak[0],
                 "rss_growth_kib": peak[0] - rss_base,
                 # -1: the "after" stub fetch counts its own connection
@@ -507,11 +594,41 @@ def cmd_measure(a):
     with open(f"{a.rundir}/results.jsonl", "a") as f:
         f.write(json.dumps(rec) + "\n")
     brief = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in rec.items()
-             if k in ("rps", "p99_ms", "cpu_us_per_req", "cpu_busy_pct", "hs_per_s",
+             if k in ("rps", "p99_ms", "cpu_us_per_req", "cpu_busy_pct", "wrk_cpu_pct",
+                      "backend_cpu_pct", "others_cpu_pct", "cpus_busy_pct", "hs_per_s",
                       "cpu_us_per_hs", "mbps", "cpu_s_per_gb", "rss_growth_kib",
                       "kib_per_conn", "be_accepts_per_1k", "errors")}
+    if acct:
+        brief["proxy_threads_cpu_pct"] = "/".join(f"{t['cpu_pct']:.0f}"
+                                                  for t in rec["proxy_threads"])
     print(f"    {a.part:7} {NAMES[a.system]:10} " +
           " ".join(f"{k}={v}" for k, v in brief.items()))
+
+
+def cmd_loadcheck(a):
+    """Scenario 7's check of the load generator: the same wrk load straight to
+    the backend, all on both CPUs as in the proxied runs.  What wrk and the
+    backend reach without a proxy, and how busy wrk's thread is then."""
+    with spread_over(a) as (cpus, backend):
+        url = f"http://{HOST}:{a.backend_port}/small"
+        if a.warmup > 0:
+            run_wrk(a.rundir, url, a.conns, a.warmup, [], None, a.wrk_threads)
+        acct = CpuAccount(cpus, [], 0, backend)
+        acct.start()
+        w = run_wrk(a.rundir, url, a.conns, a.duration, [], None, a.wrk_threads,
+                    acct.watch, acct.stop)
+    rec = {"system": "direct", "part": "s7direct", "round": a.round, "duration_s": a.duration,
+           "conns": a.conns, "wrk_threads": a.wrk_threads, "wall_s": round(acct.wall(), 3),
+           "requests": w["requests"], "rps": w["requests"] / (w["duration_us"] / 1e6),
+           "errors": w["errors"], "status_errors": w["status"],
+           "p50_ms": w["p50_us"] / 1000, "p99_ms": w["p99_us"] / 1000}
+    rec.update(acct.figures(0))
+    with open(f"{a.rundir}/results.jsonl", "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    print(f"    {rec['part']:7} {'no proxy':10} " +
+          " ".join(f"{k}={round(rec[k], 2)}" for k in
+                   ("rps", "wrk_cpu_pct", "wrk_thread_busy_pct", "backend_cpu_pct",
+                    "others_cpu_pct", "cpus_busy_pct")))
 
 
 def cmd_report(a):
@@ -535,6 +652,8 @@ def cmd_procs(a):
     """One line about the proxy's processes and threads, for the fairness section."""
     proc = Proc(a.pid)
     text = f"{len(proc.pids)} process(es), {proc.threads()} thread(s) in all"
+    if a.label:
+        text = f"{a.label}: {text}"
     with open(f"{a.rundir}/fairness.json", "a") as f:
         f.write(json.dumps({"check": "procs", "system": a.system, "text": text}) + "\n")
 
@@ -566,6 +685,7 @@ def main():
     p.add_argument("--nofile", type=int, default=20000)
     p.add_argument("--max-conns", type=int, default=12000)
     p.add_argument("--idle-timeout", type=int, default=120)
+    p.add_argument("--workers", type=int, default=1)
     p = sub.add_parser("wait-http")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--path", default="/small")
@@ -602,6 +722,22 @@ def main():
     p.add_argument("--backend-port", type=int, required=True)
     p.add_argument("--load-cpu", type=int, default=1)
     p.add_argument("--proxy-cpu", type=int, default=0)
+    p.add_argument("--wrk-threads", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1, help="recorded only")
+    p.add_argument("--spread", action="store_true",
+                   help="wrk, backend and helper on both CPUs (the proxy must be too)")
+    p.add_argument("--backend-pid", type=int, default=0)
+    p = sub.add_parser("loadcheck")
+    p.add_argument("--rundir", required=True)
+    p.add_argument("--round", type=int, required=True)
+    p.add_argument("--backend-port", type=int, required=True)
+    p.add_argument("--backend-pid", type=int, required=True)
+    p.add_argument("--conns", type=int, default=64)
+    p.add_argument("--duration", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--wrk-threads", type=int, default=1)
+    p.add_argument("--load-cpu", type=int, default=1)
+    p.add_argument("--proxy-cpu", type=int, default=0)
     p = sub.add_parser("report")
     p.add_argument("rundir")
     p = sub.add_parser("meta")
@@ -615,12 +751,13 @@ def main():
     p.add_argument("--rundir", required=True)
     p.add_argument("--system", required=True)
     p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--label", default="")
     a = ap.parse_args()
     try:
         {"ports": cmd_ports, "certs": cmd_certs, "render": cmd_render,
          "wait-http": cmd_wait_http, "clientcheck": cmd_clientcheck, "tlscheck": cmd_tlscheck,
-         "measure": cmd_measure, "report": cmd_report, "meta": cmd_meta,
-         "procs": cmd_procs, "note": cmd_note}[a.cmd](a)
+         "measure": cmd_measure, "loadcheck": cmd_loadcheck, "report": cmd_report,
+         "meta": cmd_meta, "procs": cmd_procs, "note": cmd_note}[a.cmd](a)
     finally:
         kill_children()
 

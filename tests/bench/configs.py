@@ -73,7 +73,10 @@ def render_nginx(a, tls, routes):
         "RUNDIR": a.rundir, "NOFILE": a.nofile, "MAX_CONNS": a.max_conns,
         "IDLE_TIMEOUT": a.idle_timeout, "BACKEND": a.backend, "ROUTING": routing,
         "HOST": HOST, "PORT": a.port, "SSL": "ssl" if tls else "", "TLS": tls_lines,
-        "POOL": pool})
+        "POOL": pool, "WORKERS": a.workers,
+        # several workers: one listening socket each (SO_REUSEPORT), as Switchyard
+        # does, rather than one shared socket whose wake-ups may favour one worker
+        "REUSEPORT": "reuseport" if a.workers > 1 else ""})
 
 
 def render_haproxy(a, tls, routes):
@@ -88,7 +91,7 @@ def render_haproxy(a, tls, routes):
                           for n in routes)
         backends = "\n".join(f"\nbackend pool{n}\n    server s1 {a.backend}" for n in routes)
     return fill("haproxy.cfg.in", {
-        "RUNDIR": a.rundir, "MAX_CONNS": a.max_conns, "SSL_CACHESIZE": 0,
+        "RUNDIR": a.rundir, "WORKERS": a.workers, "MAX_CONNS": a.max_conns, "SSL_CACHESIZE": 0,
         "IDLE_TIMEOUT": a.idle_timeout, "HOST": HOST, "PORT": a.port, "BIND_SSL": bind_ssl,
         "ROUTING_RULES": rules, "BACKEND": a.backend, "ROUTING_BACKENDS": backends})
 
@@ -108,14 +111,15 @@ def render_switchyard(a, tls, routes):
             f"  - {{name: r{n}, match: {{headers: {{X-Route: '^svc-{n}(-.*)?$'}}}}, pool: pool{n}}}"
             for n in routes)
     return fill("switchyard.yaml.in", {
-        "HOST": HOST, "PORT": a.port, "TLS": tls_lines, "IDLE_TIMEOUT": a.idle_timeout,
-        "POOLS": pools, "ROUTES": route_lines})
+        "WORKERS": a.workers, "HOST": HOST, "PORT": a.port, "TLS": tls_lines,
+        "IDLE_TIMEOUT": a.idle_timeout, "POOLS": pools, "ROUTES": route_lines})
 
 
 def render(what, variant, a):
     """The text of one config: `what` is backend or a system, `variant` plain,
     tls, routes100 or routes1; `a` holds rundir, port, tls_port, noresume_port,
-    backend, nofile, max_conns, idle_timeout."""
+    backend, nofile, max_conns, idle_timeout and workers (nginx worker processes,
+    HAProxy threads, Switchyard worker threads)."""
     if what == "backend":
         return render_backend(a)
     return {"nginx": render_nginx, "haproxy": render_haproxy,

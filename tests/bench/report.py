@@ -3,6 +3,8 @@ the targets of issue 7 and the fairness checks, as Markdown (RUNDIR/results.md).
 import json
 import statistics
 
+from report_workers import workers_section
+
 SYSTEMS = ("nginx", "haproxy", "switchyard")
 NAMES = {"nginx": "nginx", "haproxy": "HAProxy", "switchyard": "Switchyard"}
 
@@ -61,8 +63,9 @@ def load_records(rundir):
         with open(f"{rundir}/results.jsonl") as f:
             for line in f:
                 r = json.loads(line)
-                r["rss_max_mib"] = r["rss_max_kib"] / 1024
-                r["rss_growth_mib"] = r["rss_growth_kib"] / 1024
+                if "rss_max_kib" in r:  # not in scenario 7's no-proxy runs
+                    r["rss_max_mib"] = r["rss_max_kib"] / 1024
+                    r["rss_growth_mib"] = r["rss_growth_kib"] / 1024
                 recs.append(r)
     except FileNotFoundError:
         pass
@@ -116,7 +119,8 @@ def fairness_lines(rundir, recs):
         pass
     ok = True
     for part, label in (("s1", "1"), ("s2", "2"), ("s3ka", "3 keep-alive"), ("s6r100", "6"),
-                        ("s6r1", "6 (1 route)")):
+                        ("s6r1", "6 (1 route)"), ("s7w1", "7 (1 worker)"),
+                        ("s7w2", "7 (2 workers)")):
         cells, total = [], []
         for s in SYSTEMS:
             rs = [r for r in recs if r["system"] == s and r["part"] == part
@@ -171,39 +175,9 @@ def fairness_lines(rundir, recs):
     return lines
 
 
-def report(rundir):
-    recs = load_records(rundir)
-    meta = {}
-    try:
-        with open(f"{rundir}/meta.json") as f:
-            meta = json.load(f)
-    except FileNotFoundError:
-        pass
-    wanted = set(meta.get("scenarios", "1,2,3,4,5,6").split(","))
-    out = [f"# Switchyard vs nginx vs HAProxy ({meta.get('date', '?')})", ""]
-    out.append(f"{meta.get('rounds', '?')} rounds, {meta.get('duration', '?')} s per "
-               f"measurement, medians over rounds; proxy on CPU {meta.get('proxy_cpu')}, "
-               f"load generator + backend on CPU {meta.get('load_cpu')}. "
-               f"{meta.get('versions', '')}")
-    out += ["", "| Metric | nginx | HAProxy | Switchyard | Switchyard / best peer | Target | Met |",
-            "|---|---:|---:|---:|---:|---|---|"]
-    for part, label, field, better, target in ROWS:
-        if PART_SCENARIO[part] not in wanted:
-            continue
-        med = {s: median_of(recs, s, part, field) for s in SYSTEMS}
-        peers = [med[s] for s in ("nginx", "haproxy") if med[s] is not None]
-        best = (max(peers) if better == "high" else min(peers)) if peers else None
-        ratio = med["switchyard"] / best if best and med["switchyard"] is not None else None
-        out.append(f"| {label} | {fmt(med['nginx'])} | {fmt(med['haproxy'])} | "
-                   f"{fmt(med['switchyard'])} | {fmt(ratio) + 'x' if ratio else 'n/a'} | "
-                   f"{target_text(target)} | {met(target, ratio, med['switchyard'])} |")
-    out += ["", "Best peer: the better of nginx and HAProxy for that row (higher req/s, lower "
-            "CPU, latency or memory). Targets marked `Switchyard` apply to its own value.", ""]
-    out += ["## Fairness checks", ""] + fairness_lines(rundir, recs)
-    out += ["", "## Run details (median, min-max over rounds)", "",
-            "| Run | System | proxy CPU busy % | other load on proxy CPU % | value (median) "
-            "| min-max | errors |",
-            "|---|---|---:|---:|---:|---|---:|"]
+def run_details(recs):
+    """Rows of the run details table (scenarios 1-6, pinned layout)."""
+    rows = []
     main_field = {"s1": "cpu_us_per_req", "s2": "cpu_us_per_req", "s3ka": "cpu_us_per_req",
                   "s3hs": "cpu_us_per_hs", "s4": "cpu_s_per_gb", "s5": "kib_per_conn",
                   "s6r1": "cpu_us_per_req", "s6r100": "cpu_us_per_req"}
@@ -216,14 +190,60 @@ def report(rundir):
             other = median_of(recs, s, part, "other_on_proxy_cpu_pct")
             errs = sum(values(recs, s, part, "errors")) + sum(values(recs, s, part,
                                                                       "status_errors"))
-            out.append(f"| {part} {field} | {NAMES[s]} | {fmt(busy)} | {fmt(other)} | "
-                       f"{fmt(statistics.median(v))} | {fmt(min(v))}-{fmt(max(v))} | {errs} |")
-    out += ["", "proxy CPU busy %: the proxy's CPU time over the measured interval; near 100 "
-            "means the proxy was the bottleneck, lower means the load generator or backend "
-            "on the other CPU was. CPU per request is meaningful either way. Other load on "
-            "the proxy CPU: busy time of that CPU not spent by the proxy (other processes, "
-            "interrupts); a few % is normal, more means the figures of that run are noisy.",
-            ""]
+            rows.append(f"| {part} {field} | {NAMES[s]} | {fmt(busy)} | {fmt(other)} | "
+                        f"{fmt(statistics.median(v))} | {fmt(min(v))}-{fmt(max(v))} | {errs} |")
+    return rows
+
+
+def report(rundir):
+    recs = load_records(rundir)
+    meta = {}
+    try:
+        with open(f"{rundir}/meta.json") as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        pass
+    wanted = set(meta.get("scenarios", "1,2,3,4,5,6,7").split(","))
+    out = [f"# Switchyard vs nginx vs HAProxy ({meta.get('date', '?')})", ""]
+    out.append(f"{meta.get('rounds', '?')} rounds, {meta.get('duration', '?')} s per "
+               f"measurement, medians over rounds; proxy on CPU {meta.get('proxy_cpu')}, "
+               f"load generator + backend on CPU {meta.get('load_cpu')}"
+               f"{' (scenario 7: all on both)' if '7' in wanted else ''}. "
+               f"{meta.get('versions', '')}")
+    rows = [row for row in ROWS if PART_SCENARIO[row[0]] in wanted]
+    if rows:
+        out += ["", "| Metric | nginx | HAProxy | Switchyard | Switchyard / best peer "
+                "| Target | Met |", "|---|---:|---:|---:|---:|---|---|"]
+    for part, label, field, better, target in rows:
+        med = {s: median_of(recs, s, part, field) for s in SYSTEMS}
+        peers = [med[s] for s in ("nginx", "haproxy") if med[s] is not None]
+        best = (max(peers) if better == "high" else min(peers)) if peers else None
+        ratio = med["switchyard"] / best if best and med["switchyard"] is not None else None
+        out.append(f"| {label} | {fmt(med['nginx'])} | {fmt(med['haproxy'])} | "
+                   f"{fmt(med['switchyard'])} | {fmt(ratio) + 'x' if ratio else 'n/a'} | "
+                   f"{target_text(target)} | {met(target, ratio, med['switchyard'])} |")
+    if rows:
+        out += ["", "Best peer: the better of nginx and HAProxy for that row (higher req/s, "
+                "lower CPU, latency or memory). Targets marked `Switchyard` apply to its own "
+                "value."]
+    out.append("")
+    if "7" in wanted:
+        out += workers_section(recs, meta)
+    out += ["## Fairness checks", ""] + fairness_lines(rundir, recs)
+    out.append("")
+    details = run_details(recs)
+    if details:
+        out += ["## Run details (median, min-max over rounds)", "",
+                "| Run | System | proxy CPU busy % | other load on proxy CPU % | value (median) "
+                "| min-max | errors |",
+                "|---|---|---:|---:|---:|---|---:|", *details]
+        out += ["", "proxy CPU busy %: the proxy's CPU time over the measured interval; near "
+                "100 means the proxy was the bottleneck, lower means the load generator or "
+                "backend on the other CPU was. CPU per request is meaningful either way. Other "
+                "load on the proxy CPU: busy time of that CPU not spent by the proxy (other "
+                "processes, interrupts); a few % is normal, more means the figures of that run "
+                "are noisy." + (" Scenario 7 has its own section above." if "7" in wanted
+                                 else ""), ""]
     if meta.get("load_before") or meta.get("load_after"):
         out += ["## Machine", "", f"- load before: {meta.get('load_before', '?')}",
                 f"- load after: {meta.get('load_after', '?')}",
