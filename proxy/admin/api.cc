@@ -509,6 +509,15 @@ std::string metricsText(Control& control) {
     appendf(&out, "switchyard_downstream_connections_open{listener=\"%s\"} %" PRIu64 "\n",
             label(snap.listeners[l].name).c_str(), accepted >= closed ? accepted - closed : 0);
   }
+  out += "# HELP switchyard_downstream_connections_busy Client connections holding request "
+         "state: a request in progress or its first bytes; the rest of the open ones are idle, "
+         "by listener.\n"
+         "# TYPE switchyard_downstream_connections_busy gauge\n";
+  for (size_t l = 0; l < snap.listeners.size(); ++l) {
+    appendf(&out, "switchyard_downstream_connections_busy{listener=\"%s\"} %" PRIu64 "\n",
+            label(snap.listeners[l].name).c_str(),
+            st.listenerCount(l, &TrafficStats::Listener::busy));
+  }
   out += "# HELP switchyard_downstream_connections_refused_total Connections refused by an "
          "access list or a connection limit.\n"
          "# TYPE switchyard_downstream_connections_refused_total counter\n";

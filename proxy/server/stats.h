@@ -74,7 +74,11 @@ public:
   struct Listener {
     Counter accepted; // connections admitted
     Counter closed;   // of those, closed
-    Counter refused;  // denied or over a connection limit
+    // Of the open ones, those holding an exchange state now (a request in
+    // progress, or its first bytes): the others are idle and cost only their
+    // socket and a slim session. Added and subtracted by the owning worker.
+    Counter busy;
+    Counter refused; // denied or over a connection limit
     Counter tls_handshakes;
     Counter tls_resumed; // of the handshakes, resumed sessions
     Counter tls_failures;

@@ -47,6 +47,13 @@ DownstreamSession::DownstreamSession(Worker& worker, size_t listener)
 DownstreamSession::~DownstreamSession() {
   if (counted_listener_ >= 0)
     listenerStats(*admitted_by_, static_cast<size_t>(counted_listener_)).closed.add();
+  giveExchange();
+}
+
+void DownstreamSession::giveExchange() noexcept {
+  if (!ex_) return;
+  if (counted_listener_ >= 0)
+    listenerStats(*admitted_by_, static_cast<size_t>(counted_listener_)).busy.sub();
   worker_.exchanges().give(std::move(ex_));
 }
 
@@ -111,9 +118,14 @@ void DownstreamSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* bu
   self->attachExchange();
   if (self->tls_) {
     self->onTlsRead(buf->base, static_cast<size_t>(nread));
-    return;
+  } else {
+    self->feed(buf->base, static_cast<size_t>(nread));
   }
-  self->feed(buf->base, static_cast<size_t>(nread));
+  // Bytes that started no request (TLS handshake records, blank lines
+  // between requests) leave the connection idle: give the state back.
+  if (!self->closing() && self->phase_ == Phase::kIdle && self->ex_ &&
+      !self->ex_->parser.inMessage())
+    self->detachExchange();
 }
 
 void DownstreamSession::feed(const char* data, size_t length) {
@@ -204,6 +216,8 @@ void DownstreamSession::handleClientEof() {
 void DownstreamSession::attachExchange() noexcept {
   if (ex_) return;
   ex_ = worker_.exchanges().take(this, headLimits(gen_->snapshot().limits), cid_);
+  if (counted_listener_ >= 0)
+    listenerStats(*admitted_by_, static_cast<size_t>(counted_listener_)).busy.add();
   if (client_addr_known_) {
     static_assert(sizeof ex_->client_ip > routing::kMaxIpText);
     ex_->client_ip[routing::formatIp(client_addr_, ex_->client_ip)] = '\0';
@@ -212,7 +226,7 @@ void DownstreamSession::attachExchange() noexcept {
 
 void DownstreamSession::detachExchange() noexcept {
   if (!ex_ || ex_->parser.executing() || !ex_->pending.empty() || ex_->upstream != nullptr) return;
-  worker_.exchanges().give(std::move(ex_));
+  giveExchange();
 }
 
 int DownstreamSession::onMessageBegin() noexcept {

@@ -130,6 +130,7 @@ private:
   // arrives on an idle connection, given back when it is idle again.
   void attachExchange() noexcept;
   void detachExchange() noexcept;
+  void giveExchange() noexcept; // back to the pool, uncounted from `busy`
   // Writes to the client, preceded by the deferred response head if any (so
   // count may be 0 to write just that); false when the connection failed.
   bool writeClient(const uv_buf_t* bufs, unsigned count) noexcept;

@@ -267,21 +267,42 @@ TEST_CASE("admin: an exchange in progress shows as an active upstream connection
   ProxyProcess proxy;
   startOrFail(proxy, withAdmin(singleUpstream(slow.port())));
   const uint16_t admin = adminPort(proxy);
+  const std::string open = "switchyard_downstream_connections_open{listener=\"public\"}";
+  const std::string busy = "switchyard_downstream_connections_busy{listener=\"public\"}";
+  // An idle keep-alive connection (served once) holds no request state; one
+  // with the first bytes of a head does, like the one waiting for /slow.
+  RawClient idle(proxy.port());
+  REQUIRE(idle.send(makeRequest("GET", "/")));
+  REQUIRE(idle.readResponse(milliseconds(5000)).status() == 200);
+  RawClient partial(proxy.port());
+  REQUIRE(partial.send("GET /partial HTTP/1.1\r\nHo"));
   RawClient c(proxy.port());
   REQUIRE(c.send(makeRequest("GET", "/slow")));
-  REQUIRE(slow.waitForRequests(1, milliseconds(3000)));
-  Metrics during(httpGet(admin, "/metrics", "127.0.0.1").body());
+  REQUIRE(slow.waitForRequests(2, milliseconds(3000)));
+  // The worker may still be reading `partial` when the admin answers: ask
+  // again (bounded) until the count settles.
+  auto metricsUntil = [&](double want) {
+    for (int i = 0;; ++i) {
+      Metrics m(httpGet(admin, "/metrics", "127.0.0.1").body());
+      if (m.at(busy) == want || i == 100) return m;
+    }
+  };
+  Metrics during = metricsUntil(2);
   CHECK(during.at(
             "switchyard_upstream_connections{pool=\"app\",server=\"app1\",state=\"active\"}") == 1);
+  CHECK(during.at(open) == 3);
+  CHECK(during.at(busy) == 2);
   slow.release();
   CHECK(c.readResponse(milliseconds(5000)).status() == 200);
-  REQUIRE(proxy.waitForAccessLog(1).size() == 1);
-  Metrics after(httpGet(admin, "/metrics", "127.0.0.1").body());
+  partial.close(); // logged as ended by the client in its head ('CR')
+  REQUIRE(proxy.waitForAccessLog(3).size() == 3);
+  Metrics after = metricsUntil(0);
+  CHECK(after.at(busy) == 0); // `c` and `idle` are idle keep-alive connections now
   CHECK(after.at(
             "switchyard_upstream_connections{pool=\"app\",server=\"app1\",state=\"active\"}") == 0);
   CHECK(after.at("switchyard_upstream_connections{pool=\"app\",server=\"app1\",state=\"idle\"}") ==
         1);
-  CHECK(after.at("switchyard_upstream_response_duration_seconds_count{pool=\"app\"}") == 1);
+  CHECK(after.at("switchyard_upstream_response_duration_seconds_count{pool=\"app\"}") == 2);
   CHECK(after.at("switchyard_upstream_response_duration_seconds_sum{pool=\"app\"}") > 0);
 }
 
