@@ -129,6 +129,9 @@ void DownstreamSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* bu
 }
 
 void DownstreamSession::feed(const char* data, size_t length) {
+  // Usually attached by onRead(); but a TLS read may hold several records,
+  // and a request answered at once from the first may have left us idle.
+  attachExchange();
   if (phase_ == Phase::kExchange && !ex_->request_done && timer_.armed()) timer_.rearm();
   if (phase_ == Phase::kTunnel) {
     if (timer_.armed()) timer_.rearm();

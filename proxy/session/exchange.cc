@@ -387,7 +387,7 @@ void DownstreamSession::flushAndClose() noexcept {
 
 void DownstreamSession::abort(Termination term) noexcept {
   if (closing()) return;
-  ex_->record.term = term;
+  if (ex_) ex_->record.term = term; // idle: nothing to log
   if (phase_ != Phase::kIdle && phase_ != Phase::kFlushing) logExchange();
   close();
 }

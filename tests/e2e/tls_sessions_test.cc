@@ -179,3 +179,35 @@ TEST_CASE("tls ALPN: http/1.1 is agreed when offered; no overlap or no ALPN stil
   CHECK(plain.alpn.empty());
   CHECK(answered(plain));
 }
+
+// Several requests in one read, each in its own TLS record: the engine hands
+// them over one record at a time, and a request answered at once by the proxy
+// (here a 404: no route) leaves the connection idle, its request state given
+// back, before the next record is read. That next record must find a
+// connection ready for it (it once found none, and the proxy crashed).
+TEST_CASE("tls pipelining: records read together, answered at once or proxied, in order") {
+  Tls tls;
+  FakeUpstream up{"app"};
+  ProxyProcess proxy;
+  ProxyConfig cfg = singleUpstream(up.port());
+  cfg.routes = {"{name: app, match: {path_prefix: /app}, pool: app}"};
+  cfg.listeners = {tls.listener()};
+  startOrFail(proxy, cfg);
+  TlsProbe p;
+  p.sni = "a.example.test";
+  for (const char* path : {"/missing-1", "/missing-2", "/app/x", "/missing-3"})
+    p.pipelined.push_back(std::string("GET ") + path + " HTTP/1.1\r\nHost: a.example.test\r\n\r\n");
+  TlsOutcome o = tlsProbe(proxy.port(), p);
+  REQUIRE_MESSAGE(o.handshake_ok, o.error);
+  REQUIRE(o.responses.size() == 4);
+  CHECK(o.responses[0].rfind("HTTP/1.1 404 ", 0) == 0);
+  CHECK(o.responses[1].rfind("HTTP/1.1 404 ", 0) == 0);
+  CHECK(o.responses[2].rfind("HTTP/1.1 200 ", 0) == 0);
+  CHECK(o.responses[3].rfind("HTTP/1.1 404 ", 0) == 0);
+  CHECK(up.requestCount() == 1);
+  // Still serving: a new connection is answered too.
+  TlsProbe again;
+  again.sni = "a.example.test";
+  again.request = "GET /app/y HTTP/1.1\r\nHost: a.example.test\r\n\r\n";
+  CHECK(tlsProbe(proxy.port(), again).response.rfind("HTTP/1.1 200 ", 0) == 0);
+}

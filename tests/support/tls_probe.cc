@@ -106,6 +106,44 @@ bool headComplete(const std::string& bytes, size_t* body_start, size_t* content_
   return true;
 }
 
+// Writes each request as its own record into memory, then sends the records
+// with one send(): the server gets them in one read, several records deep.
+bool sendPipelined(SSL* ssl, int fd, const std::vector<std::string>& requests) {
+  BIO* mem = BIO_new(BIO_s_mem());
+  if (mem == nullptr) return false;
+  SSL_set0_wbio(ssl, mem); // the socket BIO stays the read side
+  bool ok = true;
+  for (const std::string& r : requests)
+    ok = ok && SSL_write(ssl, r.data(), static_cast<int>(r.size())) > 0;
+  char* data = nullptr;
+  long left = BIO_get_mem_data(mem, &data);
+  while (ok && left > 0) {
+    ssize_t n = ::send(fd, data, static_cast<size_t>(left), MSG_NOSIGNAL);
+    ok = n > 0;
+    data += n > 0 ? n : 0;
+    left -= n > 0 ? n : 0;
+  }
+  SSL_set0_wbio(ssl, BIO_new_socket(fd, BIO_NOCLOSE));
+  return ok;
+}
+
+// Up to `count` responses (head + Content-Length body each).
+void readResponses(SSL* ssl, size_t count, TlsOutcome* out) {
+  std::string bytes;
+  char buf[16384];
+  size_t body_start = 0, length = 0;
+  while (out->responses.size() < count) {
+    if (headComplete(bytes, &body_start, &length) && bytes.size() >= body_start + length) {
+      out->responses.push_back(bytes.substr(0, body_start + length));
+      bytes.erase(0, body_start + length);
+      continue;
+    }
+    int n = SSL_read(ssl, buf, sizeof buf);
+    if (n <= 0) return;
+    bytes.append(buf, static_cast<size_t>(n));
+  }
+}
+
 void readResponse(SSL* ssl, TlsOutcome* out) {
   char buf[16384];
   size_t body_start = 0, length = 0;
@@ -162,7 +200,10 @@ TlsOutcome tlsProbe(uint16_t port, const TlsProbe& probe) {
   out.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
   out.reused = SSL_session_reused(ssl.get()) == 1;
   out.peer_subject = subjectOf(ssl.get());
-  if (!probe.request.empty()) {
+  if (!probe.pipelined.empty()) {
+    if (sendPipelined(ssl.get(), fd.fd, probe.pipelined))
+      readResponses(ssl.get(), probe.pipelined.size(), &out);
+  } else if (!probe.request.empty()) {
     if (SSL_write(ssl.get(), probe.request.data(), static_cast<int>(probe.request.size())) > 0)
       readResponse(ssl.get(), &out);
   }

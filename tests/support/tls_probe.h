@@ -28,6 +28,9 @@ struct TlsProbe {
   std::string ca_file;
   std::string verify_name; // verify the chain against ca_file and this host name; empty = no check
   std::string request;     // sent after the handshake; the response is read when non-empty
+  // Instead of `request`: each its own TLS record, all sent in one TCP write
+  // (so the server reads them together); their responses go to `responses`.
+  std::vector<std::string> pipelined;
 };
 
 struct TlsOutcome {
@@ -35,10 +38,11 @@ struct TlsOutcome {
   std::string error; // OpenSSL's reason when the handshake failed
   std::string version, cipher, alpn;
   bool reused = false;
-  bool has_ticket = false;  // the saved session carries a ticket (else: a session id)
-  std::string peer_subject; // one-line subject of the server certificate
-  std::string response;     // the whole response (head + Content-Length body)
-  TlsSession session;       // after the response was read (TLS 1.3 tickets arrive late)
+  bool has_ticket = false;            // the saved session carries a ticket (else: a session id)
+  std::string peer_subject;           // one-line subject of the server certificate
+  std::string response;               // the whole response (head + Content-Length body)
+  std::vector<std::string> responses; // to `pipelined`, in order, as many as arrived
+  TlsSession session;                 // after the response was read (TLS 1.3 tickets arrive late)
 };
 
 TlsOutcome tlsProbe(uint16_t port, const TlsProbe& probe);
