@@ -100,6 +100,17 @@ void appendHistogram(std::string* out, const std::string& name, const std::strin
   *out += name + "_count{" + labels + "} " + std::to_string(cumulative) + "\n";
 }
 
+// A family with one sample per listener: value(l) for listener l.
+template <class Value>
+void appendListenerFamily(std::string* out, const config::Snapshot& snap, const char* name,
+                          const char* type, const char* help, Value value) {
+  appendf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+  for (size_t l = 0; l < snap.listeners.size(); ++l) {
+    appendf(out, "%s{listener=\"%s\"} %" PRIu64 "\n", name, label(snap.listeners[l].name).c_str(),
+            static_cast<uint64_t>(value(l)));
+  }
+}
+
 Response json(int status, std::string body) {
   return {status, "application/json", std::move(body), ""};
 }
@@ -492,40 +503,29 @@ std::string metricsText(Control& control) {
          "# TYPE switchyard_retries_total counter\n";
   appendf(&out, "switchyard_retries_total %" PRIu64 "\n", st.retries());
 
-  out += "# HELP switchyard_downstream_connections_total Client connections accepted, by "
-         "listener.\n"
-         "# TYPE switchyard_downstream_connections_total counter\n";
-  for (size_t l = 0; l < snap.listeners.size(); ++l) {
-    appendf(&out, "switchyard_downstream_connections_total{listener=\"%s\"} %" PRIu64 "\n",
-            label(snap.listeners[l].name).c_str(),
-            st.listenerCount(l, &TrafficStats::Listener::accepted));
-  }
-  out += "# HELP switchyard_downstream_connections_open Client connections open now, by "
-         "listener (accepted since the last reload).\n"
-         "# TYPE switchyard_downstream_connections_open gauge\n";
-  for (size_t l = 0; l < snap.listeners.size(); ++l) {
-    const uint64_t accepted = st.listenerCount(l, &TrafficStats::Listener::accepted);
-    const uint64_t closed = st.listenerCount(l, &TrafficStats::Listener::closed);
-    appendf(&out, "switchyard_downstream_connections_open{listener=\"%s\"} %" PRIu64 "\n",
-            label(snap.listeners[l].name).c_str(), accepted >= closed ? accepted - closed : 0);
-  }
-  out += "# HELP switchyard_downstream_connections_busy Client connections holding request "
-         "state: a request in progress or its first bytes; the rest of the open ones are idle, "
-         "by listener.\n"
-         "# TYPE switchyard_downstream_connections_busy gauge\n";
-  for (size_t l = 0; l < snap.listeners.size(); ++l) {
-    appendf(&out, "switchyard_downstream_connections_busy{listener=\"%s\"} %" PRIu64 "\n",
-            label(snap.listeners[l].name).c_str(),
-            st.listenerCount(l, &TrafficStats::Listener::busy));
-  }
-  out += "# HELP switchyard_downstream_connections_refused_total Connections refused by an "
-         "access list or a connection limit.\n"
-         "# TYPE switchyard_downstream_connections_refused_total counter\n";
-  for (size_t l = 0; l < snap.listeners.size(); ++l) {
-    appendf(&out, "switchyard_downstream_connections_refused_total{listener=\"%s\"} %" PRIu64 "\n",
-            label(snap.listeners[l].name).c_str(),
-            st.listenerCount(l, &TrafficStats::Listener::refused));
-  }
+  const auto listenerCount = [&](Counter TrafficStats::Listener::*which) {
+    return [&st, which](size_t l) { return st.listenerCount(l, which); };
+  };
+  appendListenerFamily(&out, snap, "switchyard_downstream_connections_total", "counter",
+                       "Client connections accepted, by listener.",
+                       listenerCount(&TrafficStats::Listener::accepted));
+  appendListenerFamily(&out, snap, "switchyard_downstream_connections_open", "gauge",
+                       "Client connections open now, by listener (accepted since the last "
+                       "reload).",
+                       [&st](size_t l) {
+                         const uint64_t accepted =
+                             st.listenerCount(l, &TrafficStats::Listener::accepted);
+                         const uint64_t closed =
+                             st.listenerCount(l, &TrafficStats::Listener::closed);
+                         return accepted >= closed ? accepted - closed : 0;
+                       });
+  appendListenerFamily(&out, snap, "switchyard_downstream_connections_busy", "gauge",
+                       "Client connections holding request state: a request in progress or its "
+                       "first bytes; the rest of the open ones are idle, by listener.",
+                       listenerCount(&TrafficStats::Listener::busy));
+  appendListenerFamily(&out, snap, "switchyard_downstream_connections_refused_total", "counter",
+                       "Connections refused by an access list or a connection limit.",
+                       listenerCount(&TrafficStats::Listener::refused));
   out += "# HELP switchyard_tls_handshakes_total Completed TLS handshakes, by listener and "
          "whether the session was resumed.\n"
          "# TYPE switchyard_tls_handshakes_total counter\n";
