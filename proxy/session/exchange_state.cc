@@ -48,16 +48,17 @@ std::unique_ptr<ExchangeState> ExchangePool::take(http::Parser::Handler* handler
     state = std::move(spare_.back());
     spare_.pop_back();
   }
+  // A spare was reset by give() (a new one starts at the defaults): only
+  // the parser's owner and this connection's id are new.
   state->parser.bind(handler, limits);
-  state->nextRequest(cid);
+  state->record.cid = cid;
   return state;
 }
 
 void ExchangePool::give(std::unique_ptr<ExchangeState> state) noexcept {
   if (!state) return;
   if (spare_.size() >= kMaxSpare || state->heldBytes() > kMaxKeptBytes) return; // freed here
-  state->nextRequest(0);
-  state->parser.bind(nullptr, {});
+  state->nextRequest(0); // drops the snapshot pin; take() binds the parser
   state->pending.clear();
   state->out.clear();
   state->header_views.clear();
