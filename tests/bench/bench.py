@@ -35,7 +35,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from configs import HOST, render  # noqa: E402 (after the line above on purpose)
-from cpuacct import CpuAccount  # noqa: E402
+from cpuacct import CpuAccount, thread_ids  # noqa: E402
 from report import NAMES, SYSTEMS, report  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -139,16 +139,11 @@ def cpu_busy_ticks(cpu):
 
 def set_affinity(pids, cpus):
     """Moves every thread of `pids` (processes this harness started) to `cpus`."""
-    for pid in pids:
+    for _, tid in thread_ids(pids):
         try:
-            tids = os.listdir(f"/proc/{pid}/task")
+            os.sched_setaffinity(tid, cpus)
         except OSError:
-            continue
-        for tid in tids:
-            try:
-                os.sched_setaffinity(int(tid), cpus)
-            except OSError:
-                pass
+            pass
 
 
 def exited(pid):

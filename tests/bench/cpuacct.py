@@ -35,24 +35,30 @@ def process_ticks(pid):
     return int(fields[11]) + int(fields[12]) if len(fields) > 12 else 0
 
 
-def threads(pids):
-    """{(pid, tid): {"ticks", "wait_ns", "writes"}} for every thread of `pids`."""
-    out = {}
+def thread_ids(pids):
+    """(pid, tid) of every thread of `pids` now; a process already gone has none."""
     for pid in pids:
         try:
             tids = os.listdir(f"/proc/{pid}/task")
         except OSError:
             continue
         for tid in tids:
-            base = f"/proc/{pid}/task/{tid}"
-            stat = _read(f"{base}/stat").rsplit(")", 1)[-1].split()
-            sched = _read(f"{base}/schedstat").split()
-            if len(stat) < 13 or len(sched) < 2:
-                continue  # the thread exited meanwhile
-            io = dict(l.split(": ") for l in _read(f"{base}/io").splitlines() if ": " in l)
-            out[(pid, int(tid))] = {"ticks": int(stat[11]) + int(stat[12]),
-                                    "wait_ns": int(sched[1]),
-                                    "writes": int(io.get("syscw", 0))}
+            yield pid, int(tid)
+
+
+def threads(pids):
+    """{(pid, tid): {"ticks", "wait_ns", "writes"}} for every thread of `pids`."""
+    out = {}
+    for pid, tid in thread_ids(pids):
+        base = f"/proc/{pid}/task/{tid}"
+        stat = _read(f"{base}/stat").rsplit(")", 1)[-1].split()
+        sched = _read(f"{base}/schedstat").split()
+        if len(stat) < 13 or len(sched) < 2:
+            continue  # the thread exited meanwhile
+        io = dict(l.split(": ") for l in _read(f"{base}/io").splitlines() if ": " in l)
+        out[(pid, tid)] = {"ticks": int(stat[11]) + int(stat[12]),
+                           "wait_ns": int(sched[1]),
+                           "writes": int(io.get("syscw", 0))}
     return out
 
 
