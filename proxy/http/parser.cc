@@ -90,6 +90,12 @@ void Parser::bind(Handler* handler, HeadLimits limits) noexcept {
   reset();
 }
 
+void Parser::skipBody(uint64_t n) noexcept {
+  if (n >= contentLengthRemaining()) return; // would end the body behind llhttp's back
+  parser_.content_length -= n;
+  body_bytes_ += n;
+}
+
 void Parser::fail(ErrorKind kind, const char* reason) noexcept {
   error_kind_ = kind;
   error_reason_ = reason;

@@ -75,6 +75,18 @@ public:
   bool executing() const noexcept { return executing_; }
   bool messageNeedsEof() const noexcept { return llhttp_message_needs_eof(&parser_) != 0; }
   uint64_t bodyBytes() const noexcept { return body_bytes_; }
+  // Bytes of a Content-Length body still to come: nonzero only between a
+  // message's head and the end of such a body (never chunked, never
+  // close-delimited, never a body the handler skipped).
+  uint64_t contentLengthRemaining() const noexcept {
+    constexpr unsigned kFraming = F_CONTENT_LENGTH | F_CHUNKED | F_TRANSFER_ENCODING | F_SKIPBODY;
+    const bool length_framed = (parser_.flags & kFraming) == F_CONTENT_LENGTH;
+    return in_message_ && in_trailers_ && length_framed ? parser_.content_length : 0;
+  }
+  // `n` body bytes, fewer than contentLengthRemaining(), went past the parser
+  // (spliced from socket to socket): counted as consumed, without onBody.
+  // The body's last byte always goes through execute(), which completes it.
+  void skipBody(uint64_t n) noexcept;
   MessageHead& head() noexcept { return head_; }
   const MessageHead& head() const noexcept { return head_; }
 

@@ -292,3 +292,54 @@ TEST_CASE("responses: 1xx/204/304 end with their head whatever they announce; od
     CHECK(odd.kind == ErrorKind::kBadGateway);
   }
 }
+
+TEST_CASE("skipBody: spliced body bytes count as consumed; the last byte ends the body") {
+  Collector c;
+  Parser p(Parser::Type::kResponse, &c, {});
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+  CHECK(p.contentLengthRemaining() == 0); // no message yet
+  REQUIRE(p.execute(head.data(), head.size()).state == Parser::State::kOk);
+  CHECK(p.contentLengthRemaining() == 100);
+  REQUIRE(p.execute("abcd", 4).state == Parser::State::kOk);
+  CHECK(p.contentLengthRemaining() == 96);
+  p.skipBody(90); // went socket to socket
+  CHECK(p.contentLengthRemaining() == 6);
+  p.skipBody(6); // would end the body behind the handler's back: refused
+  CHECK(p.contentLengthRemaining() == 6);
+  CHECK(c.completed == 0);
+  // The tail and the next response parse as usual.
+  const std::string rest = "uvwxyzHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+  REQUIRE(p.execute(rest.data(), rest.size()).state == Parser::State::kOk);
+  CHECK(c.completed == 2);
+  CHECK(p.bodyBytes() == 2);
+  REQUIRE(c.messages.size() == 2);
+  CHECK(c.messages[0].body == "abcduvwxyz"); // onBody saw only what went through execute()
+  CHECK(c.messages[1].body == "hi");
+  CHECK(p.contentLengthRemaining() == 0);
+}
+
+TEST_CASE("contentLengthRemaining: zero for chunked, close-delimited and skipped bodies") {
+  Collector c;
+  Parser chunked(Parser::Type::kResponse, &c, {});
+  const std::string ch = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n";
+  REQUIRE(chunked.execute(ch.data(), ch.size()).state == Parser::State::kOk);
+  CHECK(chunked.contentLengthRemaining() == 0);
+
+  Parser until_close(Parser::Type::kResponse, &c, {});
+  const std::string uc = "HTTP/1.1 200 OK\r\n\r\nsome";
+  REQUIRE(until_close.execute(uc.data(), uc.size()).state == Parser::State::kOk);
+  CHECK(until_close.contentLengthRemaining() == 0);
+
+  Collector skipping;
+  skipping.skip_body = true; // a response to HEAD
+  Parser head(Parser::Type::kResponse, &skipping, {});
+  const std::string hd = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+  REQUIRE(head.execute(hd.data(), hd.size()).state == Parser::State::kOk);
+  CHECK(head.contentLengthRemaining() == 0);
+  CHECK(skipping.completed == 1);
+
+  Parser body(Parser::Type::kResponse, &c, {});
+  const std::string b = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+  REQUIRE(body.execute(b.data(), b.size()).state == Parser::State::kOk);
+  CHECK(body.contentLengthRemaining() == 0); // complete
+}
