@@ -4,12 +4,11 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdlib>
-#include <mutex>
 #include <thread>
 
 #include "tests/support/e2e_checks.h"
+#include "tests/support/progress.h"
 
 using namespace swytest;
 using std::chrono::milliseconds;
@@ -34,29 +33,6 @@ void checkPeakRss(pid_t pid) {
 Reply describeBody(const UpstreamRequest& r) {
   return Reply::ok(std::to_string(r.message.body_size) + " " + hex64(r.message.body_hash));
 }
-
-// A byte counter one thread advances and another waits on with a deadline.
-class Progress {
-public:
-  void set(uint64_t v) {
-    std::lock_guard<std::mutex> lock(mu_);
-    value_ = v;
-    cv_.notify_all();
-  }
-  uint64_t get() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return value_;
-  }
-  bool waitAtLeast(uint64_t v, milliseconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return value_ >= v; });
-  }
-
-private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t value_ = 0;
-};
 
 struct Rig {
   FakeUpstream up;

@@ -15,7 +15,9 @@ constexpr milliseconds kIdleLimit{30000}; // a connection thread never waits lon
 } // namespace
 
 IoStatus UpstreamConn::write(std::string_view bytes, milliseconds timeout) {
-  return writeAll(fd_, bytes, Deadline(timeout), wake_fd_);
+  IoStatus st = writeAll(fd_, bytes, Deadline(timeout), wake_fd_);
+  if (st == IoStatus::kReset) peer_closed_ = true; // the proxy closed it mid-response
+  return st;
 }
 
 IoStatus UpstreamConn::read(std::string* out, const Deadline& deadline) {

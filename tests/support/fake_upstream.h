@@ -33,7 +33,7 @@ public:
   // Reads until the peer closes; returns kEof on a clean close.
   IoStatus readToEof(std::string* out, milliseconds timeout);
   int fd() const { return fd_; }
-  // A read saw the proxy close or reset the connection.
+  // A read saw the proxy close or reset the connection, or a write failed for it.
   bool peerClosed() const { return peer_closed_; }
 
 private:
