@@ -502,6 +502,10 @@ std::string metricsText(Control& control) {
   out += "# HELP switchyard_retries_total Requests sent again to another server.\n"
          "# TYPE switchyard_retries_total counter\n";
   appendf(&out, "switchyard_retries_total %" PRIu64 "\n", st.retries());
+  out += "# HELP switchyard_response_bytes_spliced_total Response body bytes moved from "
+         "server to client socket inside the kernel (splice).\n"
+         "# TYPE switchyard_response_bytes_spliced_total counter\n";
+  appendf(&out, "switchyard_response_bytes_spliced_total %" PRIu64 "\n", st.splicedBytes());
 
   const auto listenerCount = [&](Counter TrafficStats::Listener::*which) {
     return [&st, which](size_t l) { return st.listenerCount(l, which); };

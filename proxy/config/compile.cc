@@ -242,6 +242,7 @@ std::shared_ptr<const Snapshot> compile(const ConfigSpec& spec, const std::strin
   snapshot->source = source;
   snapshot->workers = workerCount(spec.workers);
   snapshot->access_log = accessLog(spec.access_log);
+  if (spec.splice.set) snapshot->splice = spec.splice.value;
   if (spec.admin.present && spec.admin.address.set) snapshot->admin = spec.admin.address.value;
   // Every listener's TLS problems are reported before giving up.
   bool tls_ok = true;

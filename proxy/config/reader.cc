@@ -418,11 +418,12 @@ ConfigSpec readConfig(const YAML::Node& root, Diagnostics& diags) {
   spec.loc = locOf(root, "", Loc{1, 1, ""});
   spec.listeners_loc = spec.pools_loc = spec.routes_loc = spec.loc;
   MapView top(root, spec.loc,
-              {"workers", "access_log", "admin", "listeners", "timeouts", "limits", "pools",
-               "routes"},
+              {"workers", "access_log", "splice", "admin", "listeners", "timeouts", "limits",
+               "pools", "routes"},
               diags);
   readWorkers(top.find("workers"), &spec.workers, diags);
   readAccessLog(top.find("access_log"), &spec.access_log, diags);
+  readBool(top.find("splice"), &spec.splice, diags);
   readAdmin(top.find("admin"), &spec.admin, diags);
   readList(top, "listeners", readListener, &spec.listeners_loc, &spec.listeners, diags);
   readTimeouts(top.find("timeouts"), &spec.timeouts, diags);

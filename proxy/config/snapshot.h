@@ -190,6 +190,10 @@ struct Snapshot {
   std::string source; // config file name, for logs
   unsigned workers = 1;
   AccessLog access_log;
+  // `splice: true`: plain-text Content-Length response bodies move from the
+  // server's socket to the client's with splice(2), not through the proxy's
+  // memory. Off by default (README: what it saves and what it costs).
+  bool splice = false;
   // The admin listener (`admin:`): metrics, API and stats page, on the main
   // thread. length 0 = off.
   SocketAddress admin;

@@ -281,6 +281,7 @@ struct ConfigSpec {
   Loc loc; // the document
   WorkersSpec workers;
   AccessLogSpec access_log;
+  Value<bool> splice; // default false
   AdminSpec admin;
   Loc listeners_loc; // the `listeners` key, or the document when absent
   std::vector<ListenerSpec> listeners;

@@ -162,6 +162,10 @@ uint64_t TrafficStats::retries() const {
   return sum(count_, [&](unsigned w) { return workers_[w].retries.get(); });
 }
 
+uint64_t TrafficStats::splicedBytes() const {
+  return sum(count_, [&](unsigned w) { return workers_[w].spliced_bytes.get(); });
+}
+
 double TrafficStats::quantile(const Sums& sums, double q) {
   const uint64_t* counts = sums.buckets;
   const uint64_t total = sums.count();

@@ -90,6 +90,7 @@ public:
     std::unique_ptr<Pool[]> pools;
     std::unique_ptr<Variant[]> variants; // every split's variants, split after split
     Counter retries;
+    Counter spliced_bytes; // response body bytes moved socket to socket by splice(2)
   };
 
   TrafficStats(const config::Snapshot& snapshot, unsigned workers);
@@ -134,6 +135,7 @@ public:
   uint64_t serverStatus(size_t pool, size_t server, size_t status_class) const;
   uint64_t listenerCount(size_t listener, Counter Listener::*which) const;
   uint64_t retries() const;
+  uint64_t splicedBytes() const;
   // Latency quantile q (0..1) of summed histograms, in seconds, interpolated inside the
   // histogram bucket (as Prometheus' histogram_quantile does); 0 when empty.
   static double quantile(const Sums& sums, double q);

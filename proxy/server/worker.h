@@ -16,6 +16,7 @@
 
 #include "proxy/config/snapshot.h"
 #include "proxy/core/intrusive_list.h"
+#include "proxy/core/splice_pipe.h"
 #include "proxy/health/health_board.h"
 #include "proxy/server/generation.h"
 #include "proxy/session/access_log.h"
@@ -144,6 +145,9 @@ public:
   uv_buf_t readBuffer();
   // uv_alloc_cb for every stream of this worker's loop: hands out readBuffer().
   static void onAllocRead(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  // The loop's pipe for splicing response bodies (proxy/core/splice_pipe.h):
+  // empty whenever no callback is running.
+  SplicePipe& splicePipe() { return splice_pipe_; }
 
   // Queue of requests waiting for a server slot (pool max_connections): a
   // waiter is retried when a slot of its pool is freed on this worker, and
@@ -197,6 +201,7 @@ private:
   ExchangePool exchanges_;
   std::string tls_scratch_;
   std::unique_ptr<char[]> read_buffer_;
+  SplicePipe splice_pipe_;
   std::promise<void> listening_;
   std::atomic<bool> finished_{false};
   std::atomic<int> request_{0}; // 1 = drain, 2 = stop

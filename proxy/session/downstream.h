@@ -75,6 +75,8 @@ public:
   void onUpstreamTunnel(const char* data, size_t length) noexcept override;
   void onUpstreamTunnelEnd() noexcept override;
   void onUpstreamWritable() noexcept override;
+  int spliceTarget() noexcept override;
+  void onUpstreamSpliced(size_t length, int error) noexcept override;
 
   ~DownstreamSession();
 

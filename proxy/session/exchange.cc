@@ -120,6 +120,26 @@ void DownstreamSession::onUpstreamBody(const char* data, size_t length) noexcept
   }
 }
 
+int DownstreamSession::spliceTarget() noexcept {
+  // Plain text both ways (the upstream checks its side), the body passed on
+  // as it is (Content-Length, not re-chunked), the head already written and
+  // nothing queued before the spliced bytes.
+  if (tls_ || closing() || !ex_ || phase_ != Phase::kExchange || !ex_->snapshot->splice ||
+      ex_->response_framing != http::Framing::kContentLength || ex_->head_deferred ||
+      uv_stream_get_write_queue_size(tcp_.stream()) != 0) {
+    return -1;
+  }
+  uv_os_fd_t fd = -1;
+  return uv_fileno(tcp_.handle(), &fd) == 0 ? fd : -1;
+}
+
+void DownstreamSession::onUpstreamSpliced(size_t length, int error) noexcept {
+  if (closing()) return;
+  ex_->record.bytes_out += length;
+  gen_->stats().worker(worker_.id()).spliced_bytes.add(length);
+  if (error != 0) abort({'C', 'D'});
+}
+
 void DownstreamSession::onUpstreamComplete(bool reusable) noexcept {
   if (closing()) return;
   if (ex_->response_framing == http::Framing::kChunked) {

@@ -1,6 +1,7 @@
 #include "proxy/session/upstream.h"
 
 #include <algorithm>
+#include <cerrno>
 
 namespace proxy {
 
@@ -103,9 +104,26 @@ void UpstreamConnection::becomeActive() {
   if (user_ != nullptr) user_->onUpstreamReady();
 }
 
+void UpstreamConnection::onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
+  auto* self = static_cast<UpstreamConnection*>(handle->data);
+  if (self != nullptr) {
+    self->splice_next_ = self->spliceTarget() >= 0;
+    if (self->splice_next_) {
+      *buf = uv_buf_init(nullptr, 0); // libuv answers UV_ENOBUFS without reading
+      return;
+    }
+  }
+  Worker::onAllocRead(handle, suggested, buf);
+}
+
 void UpstreamConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<UpstreamConnection*>(s->data);
   if (self == nullptr || nread == 0) return;
+  if (nread == UV_ENOBUFS && self->splice_next_) {
+    self->splice_next_ = false;
+    self->spliceBody();
+    return;
+  }
   if (nread < 0) {
     self->handleEof(static_cast<int>(nread));
     return;
@@ -164,6 +182,64 @@ void UpstreamConnection::handlePlain(const char* data, size_t length) {
     if (o.consumed < length) user_->onUpstreamTunnel(data + o.consumed, length - o.consumed);
     return;
   }
+  }
+}
+
+int UpstreamConnection::spliceTarget() noexcept {
+  if (state_ != State::kActive || tls_ || user_ == nullptr || paused_ ||
+      parser_.contentLengthRemaining() <= kSpliceMin) {
+    return -1;
+  }
+  int to = user_->spliceTarget();
+  return to >= 0 && worker_.splicePipe().ready() ? to : -1;
+}
+
+void UpstreamConnection::spliceBody() {
+  int to = spliceTarget(); // the same answer onAlloc had: nothing ran in between
+  uv_os_fd_t from = -1;
+  if (to < 0 || uv_fileno(tcp_.handle(), &from) != 0) return; // the loop calls again
+  SplicePipe& pipe = worker_.splicePipe();
+  // Like libuv's reads, a few rounds per readable event while the socket
+  // keeps filling the pipe, then the other connections get their turn.
+  for (int round = 0; round < 4; ++round) {
+    const uint64_t remaining = parser_.contentLengthRemaining();
+    // The body's last byte is left to the parser, which ends the response.
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>(remaining - 1, SplicePipe::kCapacity));
+    ssize_t in = pipe.fill(from, want);
+    if (in == -EAGAIN) return;
+    if (in <= 0) {
+      handleEof(in == 0 ? UV_EOF : static_cast<int>(in)); // -errno is libuv's error here
+      return;
+    }
+    parser_.skipBody(static_cast<uint64_t>(in));
+    response_bytes_ += static_cast<uint64_t>(in);
+    if (timer_.armed()) timer_.rearm();
+    ssize_t out = pipe.flush(to);
+    User* u = user_;
+    if (out < 0) {
+      pipe.discard();
+      u->onUpstreamSpliced(0, static_cast<int>(out)); // aborts the exchange: closes this
+      return;
+    }
+    u->onUpstreamSpliced(static_cast<size_t>(out), 0);
+    if (pipe.held() > 0) {
+      // The client's socket is full: what the pipe still holds goes the
+      // ordinary way (queued, with the usual backpressure) and splicing
+      // resumes once that queue is empty.
+      uv_buf_t scratch = worker_.readBuffer();
+      while (pipe.held() > 0 && user_ != nullptr) {
+        ssize_t n = pipe.drain(scratch.base, scratch.len);
+        if (n < 0) break;
+        user_->onUpstreamBody(scratch.base, static_cast<size_t>(n));
+      }
+      if (pipe.held() > 0) { // the client went away while it was written, or the pipe failed
+        pipe.discard();
+        if (user_ != nullptr) fail(UpstreamFailure::kClosedMidResponse);
+      }
+      return;
+    }
+    if (static_cast<size_t>(in) < want || spliceTarget() != to) return;
   }
 }
 
@@ -237,9 +313,7 @@ void UpstreamConnection::onWriteDone(int status) noexcept {
   }
 }
 
-void UpstreamConnection::armResponseTimer(uint64_t ms) noexcept {
-  timer_.arm(ms);
-}
+void UpstreamConnection::armResponseTimer(uint64_t ms) noexcept { timer_.arm(ms); }
 
 void UpstreamConnection::pauseReading() noexcept {
   paused_ = true;
@@ -265,7 +339,7 @@ void UpstreamConnection::updateReading() noexcept {
   if (want == reading_ || !tcp_) return;
   reading_ = want;
   if (want) {
-    uv_read_start(tcp_.stream(), &Worker::onAllocRead, &onRead);
+    uv_read_start(tcp_.stream(), &onAlloc, &onRead);
   } else {
     uv_read_stop(tcp_.stream());
   }

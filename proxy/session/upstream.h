@@ -56,6 +56,12 @@ public:
     virtual void onUpstreamTunnel(const char* data, size_t length) noexcept = 0; // after 101
     virtual void onUpstreamTunnelEnd() noexcept = 0;
     virtual void onUpstreamWritable() noexcept = 0; // queue fell below the low-water mark
+    // The client socket that response body bytes may be spliced into now
+    // (plain text, Content-Length framing, head written, nothing queued), or -1.
+    virtual int spliceTarget() noexcept = 0;
+    // `length` body bytes reached the client by splice; `error` (a libuv
+    // error) when writing to the client failed: the exchange is over.
+    virtual void onUpstreamSpliced(size_t length, int error) noexcept = 0;
 
   protected:
     ~User() = default;
@@ -63,6 +69,9 @@ public:
 
   static constexpr size_t kHighWater = 256 * 1024;
   static constexpr size_t kLowWater = 64 * 1024;
+  // A body is spliced only while more than this is still to come: below it
+  // the ordinary read path is as cheap, and it ends the body in the parser.
+  static constexpr uint64_t kSpliceMin = 64 * 1024;
 
   // Starts a new connection to `server`; onUpstreamReady or onUpstreamFailed follows.
   static UpstreamConnection* connect(Worker& worker, const std::shared_ptr<WorkerGeneration>& gen,
@@ -105,11 +114,17 @@ private:
 
   static void onConnect(uv_connect_t* req, int status);
   TrafficStats::Server& serverStats() noexcept; // this connection's server, this worker
+  static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onTimer(void* owner);
 
   void handleRead(const char* data, size_t length);
   void handlePlain(const char* data, size_t length);
+  // Splicing (plain text both ways, see User::spliceTarget): onAlloc hands
+  // libuv an empty buffer when the next bytes can be spliced, and onRead's
+  // UV_ENOBUFS then moves them with spliceBody() instead of a read.
+  int spliceTarget() noexcept;
+  void spliceBody();
   // TLS to the server (pool `tls:`): ciphertext in/out through the engine.
   void startTls();
   void handleTlsRead(const char* data, size_t length);
@@ -127,7 +142,7 @@ private:
   size_t server_;
   User* user_ = nullptr;
   uv::Tcp tcp_;
-  uv::Deadline timer_; // connect, response, body-idle or pooled-idle timeout
+  uv::Deadline timer_;                  // connect, response, body-idle or pooled-idle timeout
   uv_connect_t* connect_req_ = nullptr; // freed in onConnect
   http::Parser parser_;
   std::unique_ptr<tls::Engine> tls_; // null for plain HTTP upstreams
@@ -141,6 +156,7 @@ private:
   bool complete_ = false;
   bool interim_ = false;
   bool timed_out_ = false;
+  bool splice_next_ = false; // onAlloc chose to splice the bytes now readable
 };
 
 } // namespace proxy

@@ -88,6 +88,28 @@ TEST_CASE("tls: TLS 1.2 and 1.3 terminate; the upstream sees plain HTTP marked h
   CHECK(up.requestCount() == 2);
 }
 
+TEST_CASE("tls: with splice: true a TLS listener still encrypts every body byte") {
+  // Splicing would put plaintext on the wire; the TLS path must never take it.
+  constexpr size_t kSize = 4u << 20;
+  Tls tls;
+  FakeUpstream up("app", [](const UpstreamRequest&) {
+    return Reply::ok(payloadBytes(31, 0, kSize));
+  });
+  ProxyProcess proxy;
+  ProxyConfig cfg = tlsConfig(tls, up.port());
+  cfg.extra_top = "splice: true\nadmin: {address: 127.0.0.1:0}\n";
+  startOrFail(proxy, cfg);
+  Result r = get(tls, proxy.port(), "a.example.test", "/big");
+  CHECK(r.rc == CURLE_OK);
+  CHECK(r.status == 200);
+  CHECK(r.body.size() == kSize);
+  CHECK(r.body == payloadBytes(31, 0, kSize));
+  Response metrics = httpGet(adminPort(proxy), "/metrics", "127.0.0.1");
+  REQUIRE(metrics.status() == 200);
+  CHECK(metrics.body().find("\nswitchyard_response_bytes_spliced_total 0\n") !=
+        std::string::npos);
+}
+
 TEST_CASE("tls: SNI picks each name's certificate; unknown names get the default") {
   Tls tls;
   FakeUpstream up("app");

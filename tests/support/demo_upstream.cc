@@ -5,7 +5,8 @@
 // Answers every request with 200, keep-alive, text/plain, and a body that says
 // which server handled it and echoes the request headers it received, so a
 // user can see what the proxy forwarded (X-Forwarded-*, no hop-by-hop fields).
-// GET /healthz answers "ok". Request bodies (Content-Length or chunked) are
+// GET /healthz answers "ok"; GET /bytes/N answers N bytes of text (at most
+// 1 GiB, for trying large downloads). Request bodies (Content-Length or chunked) are
 // read and counted, never stored. Port 0 picks a free port; the bound address
 // is printed on stderr.
 //
@@ -293,7 +294,42 @@ class Connection {
     return false;
   }
 
+  // GET /bytes/N: N bytes (at most 1 GiB) of text, streamed in 64 KiB writes,
+  // for trying large downloads (conf/examples/downloads.yaml).
+  bool respondBytes(const Request& req, std::string_view count) {
+    uint64_t n = 0;
+    bool valid = !count.empty() && count.size() <= 10;
+    for (char c : count) {
+      valid = valid && c >= '0' && c <= '9';
+      if (valid) n = n * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (!valid || n > (1ull << 30)) { // a count of bytes, at most 1 GiB
+      sendError(400, "Bad Request");
+      return false;
+    }
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n";
+    head.append("X-Served-By: ").append(name_).append("\r\n");
+    head.append("Content-Length: ").append(std::to_string(n)).append("\r\n");
+    head.append(req.keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
+    if (!sendAll(head)) return false;
+    if (req.method == "HEAD") return true;
+    std::string block(64 * 1024, '\0');
+    for (size_t i = 0; i < block.size(); ++i)
+      block[i] = (i % 64 == 63) ? '\n' : static_cast<char>('a' + i % 26);
+    for (uint64_t left = n; left > 0;) {
+      size_t part = left < block.size() ? static_cast<size_t>(left) : block.size();
+      if (!sendAll(std::string_view(block).substr(0, part))) return false;
+      left -= part;
+    }
+    return true;
+  }
+
   bool respond(const Request& req, uint64_t body_bytes) {
+    constexpr std::string_view kBytes = "/bytes/";
+    if ((req.method == "GET" || req.method == "HEAD") &&
+        std::string_view(req.target).substr(0, kBytes.size()) == kBytes) {
+      return respondBytes(req, std::string_view(req.target).substr(kBytes.size()));
+    }
     std::string body;
     if (req.method == "GET" && req.target == "/healthz") {
       body = "ok\n";
@@ -306,6 +342,10 @@ class Connection {
       if (req.chunked || req.has_length)
         body.append("body: ").append(std::to_string(body_bytes)).append(" bytes\n");
     }
+    return respondPlain(req, body);
+  }
+
+  bool respondPlain(const Request& req, const std::string& body) {
     std::string out;
     out.reserve(body.size() + 200);
     out.append("HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n");
@@ -411,8 +451,9 @@ void usage(FILE* out) {
   std::fprintf(out,
                "usage: swy-demo-upstream --name NAME --listen HOST:PORT\n"
                "  A demo HTTP/1.1 origin: answers 200 with the request headers it saw.\n"
-               "  GET /healthz answers \"ok\". Port 0 picks a free port; the bound\n"
-               "  address is printed on stderr. SIGTERM or SIGINT stops it.\n");
+               "  GET /healthz answers \"ok\"; GET /bytes/N answers N bytes (at most 1 GiB).\n"
+               "  Port 0 picks a free port; the bound address is printed on stderr.\n"
+               "  SIGTERM or SIGINT stops it.\n");
 }
 
 // Accepts until SIGTERM/SIGINT; each connection gets a detached thread.

@@ -36,8 +36,8 @@ TEST_CASE("YAML syntax errors carry the parser's position") {
 TEST_CASE("unknown keys at every level, with the allowed keys and a suggestion") {
   LoadResult top = load("listners: []\n" + minimal());
   CHECK(hasError(top, "test.yaml:1:1: listners: unknown key 'listners' (did you mean "
-                      "'listeners'?); allowed keys: workers, access_log, admin, listeners, "
-                      "timeouts, limits, pools, routes"));
+                      "'listeners'?); allowed keys: workers, access_log, splice, admin, "
+                      "listeners, timeouts, limits, pools, routes"));
   LoadResult match =
       loadRoutes("routes:\n  - name: r\n    pool: app\n    match: {path_prefx: /x}\n");
   CHECK(hasError(match, "test.yaml:10:13: routes[0].match.path_prefx: unknown key 'path_prefx' "

@@ -217,6 +217,7 @@ TEST_CASE("absent sections take the defaults of snapshot.h") {
   CHECK(s.access_log.enabled);
   CHECK(s.access_log.format == LogFormat::kText);
   CHECK(s.access_log.path == "stdout");
+  CHECK_FALSE(s.splice);
   CHECK(s.timeouts.connect == t.connect);
   CHECK(s.timeouts.client_header == t.client_header);
   CHECK(s.timeouts.client_idle == t.client_idle);
@@ -250,6 +251,19 @@ TEST_CASE("access_log: off disables the log; access_log: on keeps the defaults")
   REQUIRE(path_only.ok());
   CHECK(path_only.snapshot->access_log.path == "stderr");
   CHECK(path_only.snapshot->access_log.format == LogFormat::kText);
+}
+
+TEST_CASE("splice: true turns body splicing on; anything but a boolean is an error") {
+  LoadResult on = load("splice: true\n" + test::minimal());
+  INFO(allErrors(on));
+  REQUIRE(on.ok());
+  CHECK(on.snapshot->splice);
+  LoadResult off = load("splice: off\n" + test::minimal());
+  REQUIRE(off.ok());
+  CHECK_FALSE(off.snapshot->splice);
+  LoadResult bad = load("splice: always\n" + test::minimal());
+  CHECK_FALSE(bad.ok());
+  CHECK(allErrors(bad).find("test.yaml:1:9: splice: expected true or false") != std::string::npos);
 }
 
 TEST_CASE("workers: auto means one per core, at least 1 and at most 64") {
