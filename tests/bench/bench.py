@@ -671,7 +671,7 @@ def main():
     p = sub.add_parser("render")
     p.add_argument("what", choices=("backend",) + SYSTEMS)
     p.add_argument("out")
-    p.add_argument("--variant", default="plain", choices=("plain", "tls", "routes100", "routes1"))
+    p.add_argument("--variant", default="plain", choices=("plain", "tls", "routes100", "routes1", "splice"))
     p.add_argument("--rundir", required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--tls-port", type=int, default=0)

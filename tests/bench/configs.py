@@ -79,7 +79,7 @@ def render_nginx(a, tls, routes):
         "REUSEPORT": "reuseport" if a.workers > 1 else ""})
 
 
-def render_haproxy(a, tls, routes):
+def render_haproxy(a, tls, routes, splice=False):
     bind_ssl = ""
     if tls:
         bind_ssl = (f"ssl crt {a.rundir}/haproxy.pem alpn http/1.1 "
@@ -93,10 +93,13 @@ def render_haproxy(a, tls, routes):
     return fill("haproxy.cfg.in", {
         "RUNDIR": a.rundir, "WORKERS": a.workers, "MAX_CONNS": a.max_conns, "SSL_CACHESIZE": 0,
         "IDLE_TIMEOUT": a.idle_timeout, "HOST": HOST, "PORT": a.port, "BIND_SSL": bind_ssl,
-        "ROUTING_RULES": rules, "BACKEND": a.backend, "ROUTING_BACKENDS": backends})
+        "ROUTING_RULES": rules, "BACKEND": a.backend, "ROUTING_BACKENDS": backends,
+        # scenario 4's splice variant: HAProxy splices the responses whenever it
+        # can, as Switchyard with `splice: true` does (splice-auto would guess)
+        "SPLICE": "    option splice-response" if splice else ""})
 
 
-def render_switchyard(a, tls, routes):
+def render_switchyard(a, tls, routes, splice=False):
     tls_lines = ""
     if tls:
         tls_lines = (f"    tls: {{certificates: [{{cert: '{a.rundir}/cert.pem', "
@@ -112,15 +115,21 @@ def render_switchyard(a, tls, routes):
             for n in routes)
     return fill("switchyard.yaml.in", {
         "WORKERS": a.workers, "HOST": HOST, "PORT": a.port, "TLS": tls_lines,
-        "IDLE_TIMEOUT": a.idle_timeout, "POOLS": pools, "ROUTES": route_lines})
+        "IDLE_TIMEOUT": a.idle_timeout, "POOLS": pools, "ROUTES": route_lines,
+        "SPLICE": f"splice: {'true' if splice else 'false'}"})
 
 
 def render(what, variant, a):
     """The text of one config: `what` is backend or a system, `variant` plain,
-    tls, routes100 or routes1; `a` holds rundir, port, tls_port, noresume_port,
-    backend, nofile, max_conns, idle_timeout and workers (nginx worker processes,
-    HAProxy threads, Switchyard worker threads)."""
+    tls, routes100, routes1 or splice (plain, with kernel splicing of response
+    bodies where the system has it: nginx has none, so it stays plain); `a`
+    holds rundir, port, tls_port, noresume_port, backend, nofile, max_conns,
+    idle_timeout and workers (nginx worker processes, HAProxy threads,
+    Switchyard worker threads)."""
     if what == "backend":
         return render_backend(a)
-    return {"nginx": render_nginx, "haproxy": render_haproxy,
-            "switchyard": render_switchyard}[what](a, variant == "tls", routes_of(variant))
+    tls, routes = variant == "tls", routes_of(variant)
+    if what == "nginx":
+        return render_nginx(a, tls, routes)
+    render_system = render_haproxy if what == "haproxy" else render_switchyard
+    return render_system(a, tls, routes, splice=variant == "splice")

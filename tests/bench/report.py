@@ -28,6 +28,9 @@ ROWS = [
     ("s4", "4 10 MiB response, 4 clients: MB/s", "mbps", "high", None),
     ("s4", "4: proxy CPU s / GB", "cpu_s_per_gb", "low", ("ratio", "<=", 0.8)),
     ("s4", "4: proxy RSS growth (MiB)", "rss_growth_mib", "low", ("abs", "<", 8.0)),
+    ("s4sp", "4 with splicing (Switchyard `splice: true`, HAProxy `option splice-response`; "
+     "nginx has none): MB/s", "mbps", "high", None),
+    ("s4sp", "4 with splicing: proxy CPU s / GB", "cpu_s_per_gb", "low", ("ratio", "<=", 0.8)),
     ("s5", "5 idle keep-alive conns: proxy RSS KiB / conn", "kib_per_conn", "low",
      ("abs", "<=", 0.5)),
     ("s6r1", "6 one header-regex route: req/s", "rps", "high", None),
@@ -38,7 +41,7 @@ ROWS = [
     ("s6", "6: 100 routes / 1 route, by CPU per request", "route_cpu_ratio", "high",
      ("abs", ">=", 0.95)),
 ]
-PART_SCENARIO = {"s1": "1", "s2": "2", "s3ka": "3", "s3hs": "3", "s4": "4", "s5": "5",
+PART_SCENARIO = {"s1": "1", "s2": "2", "s3ka": "3", "s3hs": "3", "s4": "4", "s4sp": "4", "s5": "5",
                  "s6r1": "6", "s6r100": "6", "s6": "6"}
 
 
@@ -179,7 +182,8 @@ def run_details(recs):
     """Rows of the run details table (scenarios 1-6, pinned layout)."""
     rows = []
     main_field = {"s1": "cpu_us_per_req", "s2": "cpu_us_per_req", "s3ka": "cpu_us_per_req",
-                  "s3hs": "cpu_us_per_hs", "s4": "cpu_s_per_gb", "s5": "kib_per_conn",
+                  "s3hs": "cpu_us_per_hs", "s4": "cpu_s_per_gb", "s4sp": "cpu_s_per_gb",
+                  "s5": "kib_per_conn",
                   "s6r1": "cpu_us_per_req", "s6r100": "cpu_us_per_req"}
     for part, field in main_field.items():
         for s in SYSTEMS:
