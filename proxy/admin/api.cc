@@ -502,6 +502,17 @@ std::string metricsText(Control& control) {
   out += "# HELP switchyard_retries_total Requests sent again to another server.\n"
          "# TYPE switchyard_retries_total counter\n";
   appendf(&out, "switchyard_retries_total %" PRIu64 "\n", st.retries());
+  out += "# HELP switchyard_worker_requests_total Requests finished, by worker thread.\n"
+         "# TYPE switchyard_worker_requests_total counter\n";
+  for (unsigned w = 0; w < st.workers(); ++w)
+    appendf(&out, "switchyard_worker_requests_total{worker=\"%u\"} %" PRIu64 "\n", w,
+            st.workerRequests(w));
+  out += "# HELP switchyard_worker_connections Client connections open now, by worker thread "
+         "(accepted since the last reload).\n"
+         "# TYPE switchyard_worker_connections gauge\n";
+  for (unsigned w = 0; w < st.workers(); ++w)
+    appendf(&out, "switchyard_worker_connections{worker=\"%u\"} %" PRIu64 "\n", w,
+            st.workerOpenConnections(w));
   out += "# HELP switchyard_response_bytes_spliced_total Response body bytes moved from "
          "server to client socket inside the kernel (splice).\n"
          "# TYPE switchyard_response_bytes_spliced_total counter\n";

@@ -166,6 +166,27 @@ uint64_t TrafficStats::splicedBytes() const {
   return sum(count_, [&](unsigned w) { return workers_[w].spliced_bytes.get(); });
 }
 
+uint64_t TrafficStats::workerRequests(unsigned worker) const {
+  const Worker& w = workers_[worker];
+  uint64_t total = 0;
+  for (size_t r = 0; r <= routes_; ++r) { // routes_ + 1: "no route matched" too
+    for (const Counter& c : w.routes[r].status)
+      total += c.get();
+  }
+  return total;
+}
+
+uint64_t TrafficStats::workerOpenConnections(unsigned worker) const {
+  const Worker& w = workers_[worker];
+  uint64_t open = 0;
+  for (size_t l = 0; l < listeners_; ++l) {
+    const uint64_t accepted = w.listeners[l].accepted.get();
+    const uint64_t closed = w.listeners[l].closed.get();
+    open += accepted > closed ? accepted - closed : 0;
+  }
+  return open;
+}
+
 double TrafficStats::quantile(const Sums& sums, double q) {
   const uint64_t* counts = sums.buckets;
   const uint64_t total = sums.count();

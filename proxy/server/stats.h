@@ -136,6 +136,11 @@ public:
   uint64_t listenerCount(size_t listener, Counter Listener::*which) const;
   uint64_t retries() const;
   uint64_t splicedBytes() const;
+  // One worker's share: the requests it finished (every route, every status
+  // class) and the client connections it has open, so that an uneven
+  // SO_REUSEPORT spread shows.
+  uint64_t workerRequests(unsigned worker) const;
+  uint64_t workerOpenConnections(unsigned worker) const;
   // Latency quantile q (0..1) of summed histograms, in seconds, interpolated inside the
   // histogram bucket (as Prometheus' histogram_quantile does); 0 when empty.
   static double quantile(const Sums& sums, double q);

@@ -1,7 +1,10 @@
 // Worker threads (issue 2 §8): N workers each with an SO_REUSEPORT listener
 // on the same port, each with its own upstream pool.
 #include <doctest/doctest.h>
+#include <re2/re2.h>
 
+#include <chrono>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -9,6 +12,32 @@
 
 using namespace swytest;
 using std::chrono::milliseconds;
+
+namespace {
+
+// The samples of one metric family in /metrics, by their worker label.
+std::map<unsigned, double> perWorker(uint16_t admin, const std::string& family) {
+  Response r = httpGet(admin, "/metrics", "127.0.0.1");
+  REQUIRE(r.status() == 200);
+  std::map<unsigned, double> out;
+  const RE2 sample("(?m)^" + family + R"re(\{worker="(\d+)"\} (\d+)$)re");
+  REQUIRE(sample.ok());
+  re2::StringPiece text(r.body());
+  unsigned worker = 0;
+  double value = 0;
+  while (RE2::FindAndConsume(&text, sample, &worker, &value))
+    out[worker] = value;
+  return out;
+}
+
+double total(const std::map<unsigned, double>& samples) {
+  double sum = 0;
+  for (const auto& [worker, value] : samples)
+    sum += value;
+  return sum;
+}
+
+} // namespace
 
 TEST_SUITE_BEGIN("e2e");
 
@@ -53,6 +82,42 @@ TEST_CASE("workers: 50 concurrent connections on 2 workers all get their answer"
   }
   CHECK(ok == 50);
   CHECK(proxy.waitForAccessLog(50).size() == 50);
+}
+
+TEST_CASE("workers: /metrics shows each worker's requests and open connections") {
+  FakeUpstream up("app");
+  ProxyConfig cfg = singleUpstream(up.port());
+  cfg.workers = "2";
+  cfg.extra_top = "admin: {address: 127.0.0.1:0}\n";
+  ProxyProcess proxy;
+  startOrFail(proxy, cfg);
+  const uint16_t admin = adminPort(proxy);
+  REQUIRE(admin != 0);
+  // 40 connections of one request each: the kernel spreads them (by address
+  // hash) over both workers' listening sockets.
+  for (int i = 0; i < 40; ++i)
+    REQUIRE(httpGet(proxy.port(), "/r").status() == 200);
+  // 6 more that stay open, idle after their request.
+  std::vector<RawClient> held;
+  for (int i = 0; i < 6; ++i) {
+    held.emplace_back(proxy.port());
+    REQUIRE(held.back().roundTrip(makeRequest("GET", "/held")).status() == 200);
+  }
+  REQUIRE(proxy.waitForAccessLog(46).size() == 46);
+  std::map<unsigned, double> requests = perWorker(admin, "switchyard_worker_requests_total");
+  REQUIRE(requests.size() == 2);
+  CHECK(total(requests) == 46);
+  CHECK(requests[0] > 0); // all 46 on one worker: 2 chances in 2^46
+  CHECK(requests[1] > 0);
+  // The 40 closed connections are gone once each worker has seen its EOF.
+  std::map<unsigned, double> open;
+  const auto deadline = std::chrono::steady_clock::now() + milliseconds(3000);
+  do {
+    open = perWorker(admin, "switchyard_worker_connections");
+  } while (total(open) != 6 && std::chrono::steady_clock::now() < deadline);
+  CHECK(open.size() == 2);
+  CHECK(total(open) == 6);
+  held.clear();
 }
 
 TEST_CASE("workers: auto runs one worker per core") {
