@@ -111,6 +111,15 @@ void appendListenerFamily(std::string* out, const config::Snapshot& snap, const 
   }
 }
 
+// A family with one sample per worker thread: value(w) for worker w.
+template <class Value>
+void appendWorkerFamily(std::string* out, unsigned workers, const char* name, const char* type,
+                        const char* help, Value value) {
+  appendf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+  for (unsigned w = 0; w < workers; ++w)
+    appendf(out, "%s{worker=\"%u\"} %" PRIu64 "\n", name, w, static_cast<uint64_t>(value(w)));
+}
+
 Response json(int status, std::string body) {
   return {status, "application/json", std::move(body), ""};
 }
@@ -502,17 +511,13 @@ std::string metricsText(Control& control) {
   out += "# HELP switchyard_retries_total Requests sent again to another server.\n"
          "# TYPE switchyard_retries_total counter\n";
   appendf(&out, "switchyard_retries_total %" PRIu64 "\n", st.retries());
-  out += "# HELP switchyard_worker_requests_total Requests finished, by worker thread.\n"
-         "# TYPE switchyard_worker_requests_total counter\n";
-  for (unsigned w = 0; w < st.workers(); ++w)
-    appendf(&out, "switchyard_worker_requests_total{worker=\"%u\"} %" PRIu64 "\n", w,
-            st.workerRequests(w));
-  out += "# HELP switchyard_worker_connections Client connections open now, by worker thread "
-         "(accepted since the last reload).\n"
-         "# TYPE switchyard_worker_connections gauge\n";
-  for (unsigned w = 0; w < st.workers(); ++w)
-    appendf(&out, "switchyard_worker_connections{worker=\"%u\"} %" PRIu64 "\n", w,
-            st.workerOpenConnections(w));
+  appendWorkerFamily(&out, st.workers(), "switchyard_worker_requests_total", "counter",
+                     "Requests finished, by worker thread.",
+                     [&st](unsigned w) { return st.workerRequests(w); });
+  appendWorkerFamily(&out, st.workers(), "switchyard_worker_connections", "gauge",
+                     "Client connections open now, by worker thread (accepted since the last "
+                     "reload).",
+                     [&st](unsigned w) { return st.workerOpenConnections(w); });
   out += "# HELP switchyard_response_bytes_spliced_total Response body bytes moved from "
          "server to client socket inside the kernel (splice).\n"
          "# TYPE switchyard_response_bytes_spliced_total counter\n";
