@@ -224,22 +224,26 @@ void UpstreamConnection::spliceBody() {
     }
     u->onUpstreamSpliced(static_cast<size_t>(out), 0);
     if (pipe.held() > 0) {
-      // The client's socket is full: what the pipe still holds goes the
-      // ordinary way (queued, with the usual backpressure) and splicing
-      // resumes once that queue is empty.
-      uv_buf_t scratch = worker_.readBuffer();
-      while (pipe.held() > 0 && user_ != nullptr) {
-        ssize_t n = pipe.drain(scratch.base, scratch.len);
-        if (n < 0) break;
-        user_->onUpstreamBody(scratch.base, static_cast<size_t>(n));
-      }
-      if (pipe.held() > 0) { // the client went away while it was written, or the pipe failed
-        pipe.discard();
-        if (user_ != nullptr) fail(UpstreamFailure::kClosedMidResponse);
-      }
+      passHeldBytes(pipe);
       return;
     }
     if (static_cast<size_t>(in) < want || spliceTarget() != to) return;
+  }
+}
+
+void UpstreamConnection::passHeldBytes(SplicePipe& pipe) {
+  // The client's socket is full: what the pipe still holds goes the ordinary
+  // way (queued, with the usual backpressure), so the worker's pipe is empty
+  // again when this returns; splicing resumes once that queue has drained.
+  uv_buf_t scratch = worker_.readBuffer(); // free: this is a read callback without a read
+  while (pipe.held() > 0 && user_ != nullptr) {
+    ssize_t n = pipe.drain(scratch.base, scratch.len);
+    if (n < 0) break;
+    user_->onUpstreamBody(scratch.base, static_cast<size_t>(n)); // may close the exchange
+  }
+  if (pipe.held() > 0) { // the client went away meanwhile, or the pipe failed
+    pipe.discard();
+    if (user_ != nullptr) fail(UpstreamFailure::kClosedMidResponse);
   }
 }
 

@@ -125,6 +125,7 @@ private:
   // UV_ENOBUFS then moves them with spliceBody() instead of a read.
   int spliceTarget() noexcept;
   void spliceBody();
+  void passHeldBytes(SplicePipe& pipe);
   // TLS to the server (pool `tls:`): ciphertext in/out through the engine.
   void startTls();
   void handleTlsRead(const char* data, size_t length);
