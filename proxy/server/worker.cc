@@ -55,6 +55,30 @@ Worker::~Worker() {
 
 uv_buf_t Worker::readBuffer() { return uv_buf_init(read_buffer_.get(), kReadBufferSize); }
 
+SplicePipe& Worker::splicePipe() {
+  if (!splice_pipe_) {
+    if (spare_pipes_.empty()) {
+      splice_pipe_ = std::make_unique<SplicePipe>();
+    } else {
+      splice_pipe_ = std::move(spare_pipes_.back());
+      spare_pipes_.pop_back();
+    }
+  }
+  return *splice_pipe_;
+}
+
+std::unique_ptr<SplicePipe> Worker::takeSplicePipe() {
+  splicePipe();
+  return std::move(splice_pipe_);
+}
+
+void Worker::giveSplicePipe(std::unique_ptr<SplicePipe> pipe) {
+  constexpr size_t kSparePipes = 16; // two descriptors each; more are closed
+  if (pipe == nullptr) return;
+  if (pipe->held() > 0) pipe->discard(); // only an empty pipe may serve the next user
+  if (spare_pipes_.size() < kSparePipes) spare_pipes_.push_back(std::move(pipe));
+}
+
 void Worker::onAllocRead(uv_handle_t* handle, size_t, uv_buf_t* buf) {
   *buf = static_cast<Worker*>(handle->loop->data)->readBuffer();
 }

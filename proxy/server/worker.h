@@ -147,7 +147,12 @@ public:
   static void onAllocRead(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   // The loop's pipe for splicing response bodies (proxy/core/splice_pipe.h):
   // empty whenever no callback is running.
-  SplicePipe& splicePipe() { return splice_pipe_; }
+  SplicePipe& splicePipe();
+  // A connection whose client socket is full keeps the bytes where they are:
+  // it takes the pipe holding them (splicePipe() is another one from then on)
+  // and gives it back once it is empty.
+  std::unique_ptr<SplicePipe> takeSplicePipe();
+  void giveSplicePipe(std::unique_ptr<SplicePipe> pipe);
 
   // Queue of requests waiting for a server slot (pool max_connections): a
   // waiter is retried when a slot of its pool is freed on this worker, and
@@ -201,7 +206,8 @@ private:
   ExchangePool exchanges_;
   std::string tls_scratch_;
   std::unique_ptr<char[]> read_buffer_;
-  SplicePipe splice_pipe_;
+  std::unique_ptr<SplicePipe> splice_pipe_;
+  std::vector<std::unique_ptr<SplicePipe>> spare_pipes_; // empty, kept for the next take
   std::promise<void> listening_;
   std::atomic<bool> finished_{false};
   std::atomic<int> request_{0}; // 1 = drain, 2 = stop

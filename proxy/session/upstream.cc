@@ -1,5 +1,8 @@
 #include "proxy/session/upstream.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -224,27 +227,58 @@ void UpstreamConnection::spliceBody() {
     }
     u->onUpstreamSpliced(static_cast<size_t>(out), 0);
     if (pipe.held() > 0) {
-      passHeldBytes(pipe);
+      holdForClient(to);
       return;
     }
     if (static_cast<size_t>(in) < want || spliceTarget() != to) return;
   }
 }
 
-void UpstreamConnection::passHeldBytes(SplicePipe& pipe) {
-  // The client's socket is full: what the pipe still holds goes the ordinary
-  // way (queued, with the usual backpressure), so the worker's pipe is empty
-  // again when this returns; splicing resumes once that queue has drained.
-  uv_buf_t scratch = worker_.readBuffer(); // free: this is a read callback without a read
-  while (pipe.held() > 0 && user_ != nullptr) {
-    ssize_t n = pipe.drain(scratch.base, scratch.len);
-    if (n < 0) break;
-    user_->onUpstreamBody(scratch.base, static_cast<size_t>(n)); // may close the exchange
+void UpstreamConnection::holdForClient(int to) {
+  held_ = worker_.takeSplicePipe(); // the bytes stay in the pipe, now this connection's
+  if (!client_writable_) {
+    client_fd_ = fcntl(to, F_DUPFD_CLOEXEC, 0);
+    int rc = client_fd_ < 0 ? UV_EMFILE : client_writable_.open(this, [&](uv_poll_t* h) {
+      return uv_poll_init(worker_.loop(), h, client_fd_);
+    });
+    if (rc != 0) { // out of descriptors: the client cannot be waited for; end it
+      stopWatchingClient();
+      worker_.giveSplicePipe(std::move(held_));
+      fail(UpstreamFailure::kClosedMidResponse);
+      return;
+    }
   }
-  if (pipe.held() > 0) { // the client went away meanwhile, or the pipe failed
-    pipe.discard();
-    if (user_ != nullptr) fail(UpstreamFailure::kClosedMidResponse);
+  uv_poll_start(client_writable_.get(), UV_WRITABLE, &onClientWritable);
+  updateReading(); // nothing more from the server until the pipe is empty
+}
+
+void UpstreamConnection::onClientWritable(uv_poll_t* handle, int status, int) {
+  auto* self = static_cast<UpstreamConnection*>(handle->data);
+  if (self == nullptr) return;
+  self->flushHeld(status);
+}
+
+void UpstreamConnection::flushHeld(int status) {
+  if (!held_ || user_ == nullptr) return;
+  ssize_t out = status < 0 ? status : held_->flush(client_fd_);
+  User* u = user_;
+  if (out < 0) {
+    worker_.giveSplicePipe(std::move(held_));       // emptied by give
+    u->onUpstreamSpliced(0, static_cast<int>(out)); // aborts the exchange: closes this
+    return;
   }
+  if (out > 0 && timer_.armed()) timer_.rearm(); // waiting on the client is not the server idling
+  u->onUpstreamSpliced(static_cast<size_t>(out), 0);
+  if (held_->held() > 0) return; // still full: the next writable event
+  worker_.giveSplicePipe(std::move(held_));
+  uv_poll_stop(client_writable_.get());
+  updateReading(); // read from the server again
+}
+
+void UpstreamConnection::stopWatchingClient() noexcept {
+  client_writable_.close(); // uv_close takes the descriptor out of epoll at once
+  if (client_fd_ >= 0) ::close(client_fd_);
+  client_fd_ = -1;
 }
 
 void UpstreamConnection::handleEof(int status) {
@@ -339,7 +373,7 @@ void UpstreamConnection::shutdownWrite() noexcept {
 
 void UpstreamConnection::updateReading() noexcept {
   bool want = state_ == State::kIdle || state_ == State::kHandshake ||
-              ((state_ == State::kActive || state_ == State::kTunnel) && !paused_);
+              ((state_ == State::kActive || state_ == State::kTunnel) && !paused_ && !held_);
   if (want == reading_ || !tcp_) return;
   reading_ = want;
   if (want) {
@@ -351,6 +385,8 @@ void UpstreamConnection::updateReading() noexcept {
 
 void UpstreamConnection::release(bool reusable) noexcept {
   user_ = nullptr;
+  stopWatchingClient(); // the next exchange may serve another client
+  worker_.giveSplicePipe(std::move(held_));
   ServerState& s = serverState();
   if (!reusable || state_ != State::kActive || !complete_ || worker_.draining() ||
       gen_->retired() || s.idle.size() >= UpstreamPools::kMaxIdlePerServer) {
@@ -394,6 +430,8 @@ void UpstreamConnection::close() noexcept {
     serverStats().active.sub();
   }
   state_ = State::kClosed;
+  stopWatchingClient();
+  worker_.giveSplicePipe(std::move(held_)); // bytes for a client that is gone: discarded
   if (connect_req_ != nullptr) connect_req_->data = nullptr;
   connect_req_ = nullptr;
   tcp_.close();

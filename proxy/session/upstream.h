@@ -125,7 +125,14 @@ private:
   // UV_ENOBUFS then moves them with spliceBody() instead of a read.
   int spliceTarget() noexcept;
   void spliceBody();
-  void passHeldBytes(SplicePipe& pipe);
+  // The client socket is full and the pipe still holds body bytes: this
+  // connection keeps that pipe, stops reading from the server and waits
+  // until the client socket is writable (a poll on a duplicate of its
+  // descriptor: libuv gives a TCP handle no writable event of its own).
+  void holdForClient(int to);
+  static void onClientWritable(uv_poll_t* handle, int status, int events);
+  void flushHeld(int status);
+  void stopWatchingClient() noexcept; // end of the exchange: poll and duplicate closed
   // TLS to the server (pool `tls:`): ciphertext in/out through the engine.
   void startTls();
   void handleTlsRead(const char* data, size_t length);
@@ -157,7 +164,10 @@ private:
   bool complete_ = false;
   bool interim_ = false;
   bool timed_out_ = false;
-  bool splice_next_ = false; // onAlloc chose to splice the bytes now readable
+  bool splice_next_ = false;         // onAlloc chose to splice the bytes now readable
+  std::unique_ptr<SplicePipe> held_; // body bytes waiting for a full client socket
+  uv::Poll client_writable_;         // set up at the first wait of an exchange
+  int client_fd_ = -1;               // the duplicate it polls, closed with it
 };
 
 } // namespace proxy

@@ -81,6 +81,7 @@ using Signal = Handle<uv_signal_t>;
 using Check = Handle<uv_check_t>;
 using Pipe = Handle<uv_pipe_t>;
 using Process = Handle<uv_process_t>;
+using Poll = Handle<uv_poll_t>;
 
 // Anything whose stream->data points at it and that wants to hear about
 // finished writes (backpressure release, flush-then-close).
