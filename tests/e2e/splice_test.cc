@@ -17,6 +17,7 @@ using std::chrono::milliseconds;
 namespace {
 
 constexpr uint64_t kSize = 16ull << 20;
+constexpr uint64_t kBig = 64ull << 20; // more than every kernel buffer on the way holds
 constexpr uint64_t kBlock = 1 << 20;
 // What a response reads the ordinary way: the first read with the head (one
 // 64 KiB read buffer), the last 64 KiB, and reads while the head's write was
@@ -40,15 +41,15 @@ double splicedBytes(uint16_t admin) {
   return std::strtod(r.body().c_str() + at + key.size(), nullptr);
 }
 
-// Answers /big with kSize bytes of payload stream `seed` (Content-Length),
+// Answers /big with `size` bytes of payload stream `seed` (Content-Length),
 // written in 1 MiB blocks; anything else with a short 200.
-FakeUpstream::Handler bigBody(uint64_t seed, Progress* written = nullptr) {
-  return [seed, written](const UpstreamRequest& req) {
+FakeUpstream::Handler bigBody(uint64_t seed, Progress* written = nullptr, uint64_t size = kSize) {
+  return [seed, written, size](const UpstreamRequest& req) {
     if (req.message.target != "/big") return Reply::ok("small");
     Reply reply =
-        Reply::send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kSize) + "\r\n\r\n");
-    reply.takeover = [seed, written](UpstreamConn& conn) {
-      for (uint64_t off = 0; off < kSize; off += kBlock) {
+        Reply::send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(size) + "\r\n\r\n");
+    reply.takeover = [seed, written, size](UpstreamConn& conn) {
+      for (uint64_t off = 0; off < size; off += kBlock) {
         if (conn.write(payloadBytes(seed, off, kBlock), milliseconds(20000)) != IoStatus::kOk)
           return false;
         if (written != nullptr) written->set(off + kBlock);
@@ -139,28 +140,29 @@ TEST_CASE("splice: off by default, and never for chunked bodies or HEAD") {
 
 TEST_CASE("splice: a client that reads late gets every byte; the server is held back") {
   Progress written;
-  FakeUpstream up("app1", bigBody(24, &written));
+  FakeUpstream up("app1", bigBody(24, &written, kBig));
   ProxyProcess proxy;
   startOrFail(proxy, spliceConfig(up.port(), true));
   RawClient c(proxy.port());
   REQUIRE(c.send(makeRequest("GET", "/big")));
   // Nothing is read until the server wrote everything or 300 ms passed: the
-  // client socket fills, the proxy copies what its pipe still held and stops
-  // reading from the server, which must be stuck well before 16 MiB.
-  written.waitAtLeast(kSize, milliseconds(300));
+  // client socket fills, the proxy keeps what its pipe holds and stops
+  // reading from the server, which must be stuck well before 64 MiB (the
+  // kernel's autotuned buffers on both sides can hold 20 MiB).
+  written.waitAtLeast(kBig, milliseconds(300));
   const uint64_t before = written.get();
   Response r = c.readResponse(milliseconds(30000));
   MESSAGE("the server had written " << before << " bytes before the client read");
-  CHECK(before < kSize);
+  CHECK(before < kBig);
   INFO(r.describe());
   CHECK(r.status() == 200);
-  CHECK(r.msg.body_size == kSize);
-  CHECK(r.msg.body_hash == payloadHash(24, kSize));
+  CHECK(r.msg.body_size == kBig);
+  CHECK(r.msg.body_hash == payloadHash(24, kBig));
   // The client's socket was full for most of the body: the bytes waited in
   // the pipe instead of taking the copying path.
   const double spliced = splicedBytes(adminPort(proxy));
-  CHECK(spliced >= kSize - kNotSpliced);
-  CHECK(spliced < kSize);
+  CHECK(spliced >= kBig - kNotSpliced);
+  CHECK(spliced < kBig);
 }
 
 TEST_CASE("splice: the server closing mid-body cuts the client off; the proxy serves on") {
