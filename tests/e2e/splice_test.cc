@@ -5,10 +5,10 @@
 // that corrupts or loses bytes.
 #include <doctest/doctest.h>
 
-#include <cstdlib>
 #include <string>
 
 #include "tests/support/e2e_checks.h"
+#include "tests/support/metrics_text.h"
 #include "tests/support/progress.h"
 
 using namespace swytest;
@@ -31,14 +31,8 @@ ProxyConfig spliceConfig(uint16_t upstream, bool splice) {
   return cfg;
 }
 
-// switchyard_response_bytes_spliced_total, or -1 when it is not in /metrics.
 double splicedBytes(uint16_t admin) {
-  Response r = httpGet(admin, "/metrics", "127.0.0.1");
-  REQUIRE(r.status() == 200);
-  const std::string key = "\nswitchyard_response_bytes_spliced_total ";
-  size_t at = r.body().find(key);
-  if (at == std::string::npos) return -1;
-  return std::strtod(r.body().c_str() + at + key.size(), nullptr);
+  return fetchMetrics(admin).at("switchyard_response_bytes_spliced_total"); // -1: absent
 }
 
 // Answers /big with `size` bytes of payload stream `seed` (Content-Length),

@@ -1,14 +1,15 @@
 // Worker threads (issue 2 §8): N workers each with an SO_REUSEPORT listener
 // on the same port, each with its own upstream pool.
 #include <doctest/doctest.h>
-#include <re2/re2.h>
 
 #include <chrono>
 #include <map>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "tests/support/e2e_checks.h"
+#include "tests/support/metrics_text.h"
 
 using namespace swytest;
 using std::chrono::milliseconds;
@@ -17,16 +18,13 @@ namespace {
 
 // The samples of one metric family in /metrics, by their worker label.
 std::map<unsigned, double> perWorker(uint16_t admin, const std::string& family) {
-  Response r = httpGet(admin, "/metrics", "127.0.0.1");
-  REQUIRE(r.status() == 200);
+  const Metrics metrics = fetchMetrics(admin);
+  const std::string prefix = family + "{worker=\"";
   std::map<unsigned, double> out;
-  const RE2 sample("(?m)^" + family + R"re(\{worker="(\d+)"\} (\d+)$)re");
-  REQUIRE(sample.ok());
-  re2::StringPiece text(r.body());
-  unsigned worker = 0;
-  double value = 0;
-  while (RE2::FindAndConsume(&text, sample, &worker, &value))
-    out[worker] = value;
+  for (const auto& [key, value] : metrics.samples) {
+    if (key.compare(0, prefix.size(), prefix) == 0)
+      out[static_cast<unsigned>(std::stoul(key.substr(prefix.size())))] = value;
+  }
   return out;
 }
 
