@@ -532,13 +532,7 @@ std::string metricsText(Control& control) {
   appendListenerFamily(&out, snap, "switchyard_downstream_connections_open", "gauge",
                        "Client connections open now, by listener (accepted since the last "
                        "reload).",
-                       [&st](size_t l) {
-                         const uint64_t accepted =
-                             st.listenerCount(l, &TrafficStats::Listener::accepted);
-                         const uint64_t closed =
-                             st.listenerCount(l, &TrafficStats::Listener::closed);
-                         return accepted >= closed ? accepted - closed : 0;
-                       });
+                       [&st](size_t l) { return st.listenerOpen(l); });
   appendListenerFamily(&out, snap, "switchyard_downstream_connections_busy", "gauge",
                        "Client connections holding request state: a request in progress or its "
                        "first bytes; the rest of the open ones are idle, by listener.",
@@ -626,13 +620,11 @@ std::string statsJson(Control& control) {
           control.reloads(true), control.reloads(false), control.lastReloadOk() ? "ok" : "failed");
   out += ",\"listeners\":[";
   for (size_t l = 0; l < snap.listeners.size(); ++l) {
-    const uint64_t accepted = st.listenerCount(l, &TrafficStats::Listener::accepted);
-    const uint64_t closed = st.listenerCount(l, &TrafficStats::Listener::closed);
     out += (l ? ",{" : "{");
     out += "\"name\":" + jsonString(snap.listeners[l].name) +
            ",\"address\":" + jsonString(control.listenerAddress(l)) +
            ",\"tls\":" + (snap.listeners[l].tls ? "true" : "false");
-    appendf(&out, ",\"connections\":%" PRIu64 "}", accepted >= closed ? accepted - closed : 0);
+    appendf(&out, ",\"connections\":%" PRIu64 "}", st.listenerOpen(l));
   }
   out += "],\"routes\":[";
   for (size_t r = 0; r <= st.routes(); ++r) {

@@ -158,6 +158,10 @@ uint64_t TrafficStats::listenerCount(size_t listener, Counter Listener::*which) 
   return sum(count_, [&](unsigned w) { return (workers_[w].listeners[listener].*which).get(); });
 }
 
+uint64_t TrafficStats::listenerOpen(size_t listener) const {
+  return sum(count_, [&](unsigned w) { return workers_[w].listeners[listener].open(); });
+}
+
 uint64_t TrafficStats::retries() const {
   return sum(count_, [&](unsigned w) { return workers_[w].retries.get(); });
 }
@@ -179,11 +183,8 @@ uint64_t TrafficStats::workerRequests(unsigned worker) const {
 uint64_t TrafficStats::workerOpenConnections(unsigned worker) const {
   const Worker& w = workers_[worker];
   uint64_t open = 0;
-  for (size_t l = 0; l < listeners_; ++l) {
-    const uint64_t accepted = w.listeners[l].accepted.get();
-    const uint64_t closed = w.listeners[l].closed.get();
-    open += accepted > closed ? accepted - closed : 0;
-  }
+  for (size_t l = 0; l < listeners_; ++l)
+    open += w.listeners[l].open();
   return open;
 }
 

@@ -82,6 +82,10 @@ public:
     Counter tls_handshakes;
     Counter tls_resumed; // of the handshakes, resumed sessions
     Counter tls_failures;
+    uint64_t open() const noexcept { // accepted and not closed yet
+      const uint64_t a = accepted.get(), c = closed.get();
+      return a >= c ? a - c : 0;
+    }
   };
   struct Worker {
     std::unique_ptr<Route[]> routes;   // routes + 1: the last is "no route matched"
@@ -134,6 +138,7 @@ public:
   uint64_t serverFailures(size_t pool, size_t server) const;
   uint64_t serverStatus(size_t pool, size_t server, size_t status_class) const;
   uint64_t listenerCount(size_t listener, Counter Listener::*which) const;
+  uint64_t listenerOpen(size_t listener) const; // over all workers
   uint64_t retries() const;
   uint64_t splicedBytes() const;
   // One worker's share: the requests it finished (every route, every status
