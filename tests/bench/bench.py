@@ -658,6 +658,16 @@ def cmd_note(a):
         f.write(json.dumps({"check": "note", "system": a.system, "text": a.text}) + "\n")
 
 
+def add_load_options(p):
+    """The wrk load and CPU layout that `measure` and `loadcheck` share."""
+    p.add_argument("--conns", type=int, default=64)
+    p.add_argument("--duration", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--wrk-threads", type=int, default=1)
+    p.add_argument("--load-cpu", type=int, default=1)
+    p.add_argument("--proxy-cpu", type=int, default=0)
+
+
 def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -709,15 +719,10 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--path", default="/small")
     p.add_argument("--tls", action="store_true")
-    p.add_argument("--conns", type=int, default=64)
+    add_load_options(p)
     p.add_argument("--procs", type=int, default=4)
     p.add_argument("--header", action="append", default=[])
-    p.add_argument("--duration", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--backend-port", type=int, required=True)
-    p.add_argument("--load-cpu", type=int, default=1)
-    p.add_argument("--proxy-cpu", type=int, default=0)
-    p.add_argument("--wrk-threads", type=int, default=1)
     p.add_argument("--workers", type=int, default=1, help="recorded only")
     p.add_argument("--spread", action="store_true",
                    help="wrk, backend and helper on both CPUs (the proxy must be too)")
@@ -727,12 +732,7 @@ def main():
     p.add_argument("--round", type=int, required=True)
     p.add_argument("--backend-port", type=int, required=True)
     p.add_argument("--backend-pid", type=int, required=True)
-    p.add_argument("--conns", type=int, default=64)
-    p.add_argument("--duration", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--wrk-threads", type=int, default=1)
-    p.add_argument("--load-cpu", type=int, default=1)
-    p.add_argument("--proxy-cpu", type=int, default=0)
+    add_load_options(p)
     p = sub.add_parser("report")
     p.add_argument("rundir")
     p = sub.add_parser("meta")

@@ -3,6 +3,7 @@ the targets of issue 7 and the fairness checks, as Markdown (RUNDIR/results.md).
 import json
 import statistics
 
+import report_workers
 from report_workers import workers_section
 
 SYSTEMS = ("nginx", "haproxy", "switchyard")
@@ -46,18 +47,7 @@ PART_SCENARIO = {"s1": "1", "s2": "2", "s3ka": "3", "s3hs": "3", "s4": "4", "s4s
 
 
 def fmt(v):
-    if v is None:
-        return "n/a"
-    a = abs(v)
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if a >= 100:
-        return f"{v:.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    if a >= 1:
-        return f"{v:.2f}"
-    return f"{v:.3f}"
+    return report_workers.fmt(v, below_one=3)
 
 
 def load_records(rundir):

@@ -21,7 +21,9 @@ CPUS_WAITED_PCT = 50.0
 OTHERS_NOISY_PCT = 15.0
 
 
-def fmt(v, digits=None):
+def fmt(v, digits=None, below_one=2):
+    """A table cell: `digits` decimals when given, else fewer the larger the
+    value (2 below 10; `below_one` below 1, report.py's tables use 3)."""
     if v is None:
         return "n/a"
     if digits is not None:
@@ -33,7 +35,9 @@ def fmt(v, digits=None):
         return f"{v:.0f}"
     if a >= 10:
         return f"{v:.1f}"
-    return f"{v:.2f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.{below_one}f}"
 
 
 def pct(v):
