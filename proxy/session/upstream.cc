@@ -109,12 +109,9 @@ void UpstreamConnection::becomeActive() {
 
 void UpstreamConnection::onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
   auto* self = static_cast<UpstreamConnection*>(handle->data);
-  if (self != nullptr) {
-    self->splice_next_ = self->spliceTarget() >= 0;
-    if (self->splice_next_) {
-      *buf = uv_buf_init(nullptr, 0); // libuv answers UV_ENOBUFS without reading
-      return;
-    }
+  if (self != nullptr && self->spliceTarget() >= 0) {
+    *buf = uv_buf_init(nullptr, 0); // libuv answers UV_ENOBUFS without reading
+    return;
   }
   Worker::onAllocRead(handle, suggested, buf);
 }
@@ -122,8 +119,7 @@ void UpstreamConnection::onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t
 void UpstreamConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<UpstreamConnection*>(s->data);
   if (self == nullptr || nread == 0) return;
-  if (nread == UV_ENOBUFS && self->splice_next_) {
-    self->splice_next_ = false;
+  if (nread == UV_ENOBUFS) { // only onAlloc's empty buffer gives it: splice instead
     self->spliceBody();
     return;
   }

@@ -164,7 +164,6 @@ private:
   bool complete_ = false;
   bool interim_ = false;
   bool timed_out_ = false;
-  bool splice_next_ = false;         // onAlloc chose to splice the bytes now readable
   std::unique_ptr<SplicePipe> held_; // body bytes waiting for a full client socket
   uv::Poll client_writable_;         // set up at the first wait of an exchange
   int client_fd_ = -1;               // the duplicate it polls, closed with it
